@@ -1,0 +1,43 @@
+"""The first code cell of every notebook, generated from one template.
+
+In Colab it installs the course package (which brings brainstate) when either is missing,
+from the tag or commit set in _config.yml; ``HUTCHINSON_COURSE_SOURCE`` overrides where it
+comes from (the tests point it at a locally built wheel). A notebook whose metadata asks for
+``hutchinson_course.devices`` also gets that many simulated CPU devices, set before JAX is
+imported because XLA reads the flag once, at start-up. Locally, with everything installed,
+the cell prints nothing and installs nothing.
+"""
+
+from __future__ import annotations
+
+from .config import CourseConfig
+
+SOURCE_VARIABLE = "HUTCHINSON_COURSE_SOURCE"
+
+_INSTALL = '''\
+# Setup: installs the course package when it is missing (as in Colab); does nothing otherwise.
+import importlib.util, os, subprocess, sys
+
+if not (importlib.util.find_spec("hutchinson_course") and importlib.util.find_spec("brainstate")):
+    source = os.environ.get("{variable}", "{source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
+    importlib.invalidate_caches()'''
+
+_DEVICES = '''
+# {devices} simulated CPU devices. XLA reads this flag once, when JAX starts: set it before importing jax.
+_flag = "--xla_force_host_platform_device_count={devices}"
+if _flag not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()'''
+
+
+def setup_cell_source(config: CourseConfig, devices: int | None = None) -> str:
+    source = _INSTALL.format(variable=SOURCE_VARIABLE, source=config.install_source)
+    if devices is not None:
+        if not isinstance(devices, int) or devices < 1:
+            raise ValueError(f"devices must be a positive int, found {devices!r}")
+        source += _DEVICES.format(devices=devices)
+    return source
+
+
+def notebook_devices(notebook) -> int | None:
+    return notebook.metadata.get("hutchinson_course", {}).get("devices")

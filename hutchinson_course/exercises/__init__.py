@@ -1,0 +1,20 @@
+"""Graded exercises: one module per exercise set (one exercise notebook each)."""
+
+from __future__ import annotations
+
+import importlib
+
+from .exercise import Exercise, evaluate
+from .outcome import Incorrect, NotAttempted, Outcome
+
+EXERCISE_SETS = ("jit",)
+
+
+def exercise_set(name: str) -> tuple[Exercise, ...]:
+    """The exercises of the set ``name`` (for example ``"jit"``), in notebook order."""
+    if name not in EXERCISE_SETS:
+        raise ValueError(f"unknown exercise set {name!r}; the course has {', '.join(EXERCISE_SETS)}")
+    return importlib.import_module(f"{__name__}.{name}").EXERCISES
+
+
+__all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set"]

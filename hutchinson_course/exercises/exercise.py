@@ -1,0 +1,108 @@
+"""An exercise is data: the name it checks, a check function, hints and a solution.
+
+In a notebook a learner calls ``q1.check()``, ``q1.hint()`` and ``q1.solution()``. The check
+looks the answer up by name in the notebook's namespace, so an unsolved notebook still runs
+top to bottom and reports "not attempted".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import traceback
+from importlib import resources
+from typing import Any, Callable, Mapping
+
+from .outcome import Incorrect, NotAttempted, Outcome
+
+_MARKS = {"passed": "✅", "failed": "❌", "error": "💥", "not attempted": "⏳", "timed out": "⌛"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Exercise:
+    """One graded exercise of an exercise set (a notebook).
+
+    ``check_answer`` receives the learner's object and raises ``Incorrect`` with a
+    specific message when it is wrong; the stub's ``NotImplementedError`` means
+    "not attempted". The grader runs further, hidden tests on the same object.
+    """
+
+    set_name: str
+    id: str
+    title: str
+    answer: str
+    points: int
+    check_answer: Callable[[Any], None]
+    hints: tuple[str, ...]
+
+    def evaluate(self, namespace: Mapping[str, Any]) -> Outcome:
+        """Check the answer found in ``namespace`` and say what happened."""
+        return evaluate(self.answer, self.check_answer, namespace)
+
+    def check(self) -> None:
+        """Check your answer and print what is right or wrong with it."""
+        outcome = self.evaluate(sys._getframe(1).f_globals)
+        print(f"{_MARKS[outcome.status]} {self.label}: {outcome.status}. {outcome.message}")
+
+    def hint(self, number: int | None = None) -> None:
+        """Print the next hint (or hint ``number``, counting from 1)."""
+        if number is None:
+            number = _hints_shown.get(self.key, 0) + 1
+        if not 1 <= number <= len(self.hints):
+            raise ValueError(f"{self.label} has hints 1 to {len(self.hints)}, not {number}.")
+        _hints_shown[self.key] = min(number, len(self.hints))
+        more = " (that was the last hint)" if number == len(self.hints) else ""
+        print(f"💡 {self.label}, hint {number} of {len(self.hints)}{more}: {self.hints[number - 1]}")
+
+    def solution(self) -> None:
+        """Print a reference solution."""
+        print(f"# {self.label}: a reference solution\n{solution_source(self.set_name, self.id)}")
+
+    @property
+    def key(self) -> str:
+        return f"{self.set_name}.{self.id}"
+
+    @property
+    def label(self) -> str:
+        return f"Exercise {self.id} ({self.title})"
+
+    def __repr__(self) -> str:
+        return f"<{self.label}: define `{self.answer}`, then call .check(); .hint() and .solution() help>"
+
+
+_hints_shown: dict[str, int] = {}
+
+
+def evaluate(answer_name: str, check: Callable[[Any], None], namespace: Mapping[str, Any]) -> Outcome:
+    """Run ``check`` on ``namespace[answer_name]`` and turn whatever happens into an Outcome."""
+    if answer_name not in namespace:
+        return Outcome("not attempted", f"`{answer_name}` is not defined. Run the cell that defines it.")
+    value = namespace[answer_name]
+    if value is Ellipsis:
+        return Outcome("not attempted", f"`{answer_name}` is still `...`: replace it with your answer.")
+    try:
+        check(value)
+    except NotAttempted as stub:
+        return Outcome("not attempted", str(stub) or f"`{answer_name}` is still the stub.")
+    except NotImplementedError:
+        return Outcome("not attempted",
+                       f"`{answer_name}` still raises NotImplementedError: replace the stub with your code.")
+    except Incorrect as wrong:
+        return Outcome("failed", str(wrong))
+    except Exception as crash:  # the learner's code raised: say what and where
+        frames = traceback.extract_tb(crash.__traceback__)
+        learner = [f for f in frames if "hutchinson_course" not in f.filename]
+        where = f" (line {learner[-1].lineno}: `{(learner[-1].line or '').strip()}`)" if learner else ""
+        return Outcome("error", f"calling `{answer_name}` raised {type(crash).__name__}: {crash}{where}")
+    return Outcome("passed", "Well done.")
+
+
+def solution_source(set_name: str, exercise_id: str) -> str:
+    """The reference solution of one exercise, generated from solutions/<set>.ipynb."""
+    return load_solutions(set_name)[exercise_id]
+
+
+def load_solutions(set_name: str) -> dict[str, str]:
+    path = resources.files("hutchinson_course.exercises") / "data" / f"{set_name}.solutions.json"
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,103 @@
+"""Hidden tests of the jit exercises: cases the notebook's checks do not show.
+
+Each ``test_<exercise id>_<what>(answer)`` receives the learner's object and raises
+``Incorrect`` (or any exception) when it fails.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hutchinson_course.estimators.variance import probe_variance
+from hutchinson_course.exercises.expect import expect_array, expect_close
+from hutchinson_course.exercises.jit import (
+    DispatchRecorder,
+    _estimate_and_error,
+    _test_matrix,
+    call_explaining_tracer_errors,
+    clip_by_norm_reference,
+    power_sum_reference,
+)
+from hutchinson_course.exercises.outcome import Incorrect
+
+
+def test_q1_positional_and_keyword_n(power_sum_jit):
+    x = jnp.linspace(-1.5, 1.5, 7)
+    for n in (2, 5):
+        expect_close(call_explaining_tracer_errors(power_sum_jit, x, n), power_sum_reference(x, n),
+                     what=f"power_sum_jit(x, {n}) with n passed by position", rtol=1e-4)
+    expect_close(power_sum_jit(x, n=4), power_sum_reference(x, 4), what="power_sum_jit(x, n=4)", rtol=1e-4)
+
+
+def test_q1_one_program_per_n(power_sum_jit):
+    x = jnp.ones((2, 3))
+    jaxpr = str(jax.make_jaxpr(lambda v: power_sum_jit(v, n=6))(x))
+    if "while" in jaxpr or "scan" in jaxpr:
+        raise Incorrect("The loop over n should be unrolled at trace time (n static), not a traced loop.")
+    expect_array(power_sum_jit(x, n=6), what="power_sum_jit on a (2, 3) array", shape=(2, 3))
+
+
+def test_q2_many_vectors_and_limits(clip_by_norm):
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        x = jnp.asarray(rng.normal(size=5) * 3, dtype=jnp.float32)
+        max_norm = float(rng.uniform(0.5, 6.0))
+        found = call_explaining_tracer_errors(clip_by_norm, x, jnp.float32(max_norm))
+        expect_close(found, clip_by_norm_reference(x, max_norm), what=f"clip_by_norm(x, {max_norm:.3f})",
+                     rtol=1e-4)
+
+
+def test_q2_max_norm_is_traced(clip_by_norm):
+    x = jnp.array([3.0, 4.0])
+    found = jax.vmap(clip_by_norm, in_axes=(None, 0))(x, jnp.array([1.0, 5.0, 10.0]))
+    expect_close(found, np.stack([clip_by_norm_reference(x, m) for m in (1.0, 5.0, 10.0)]),
+                 what="clip_by_norm mapped over three max_norm values")
+
+
+def test_q3_honours_repeats(time_jax_call):
+    fake = DispatchRecorder([0.01] * 5)
+    time_jax_call(fake, repeats=3)
+    if fake.calls != 4:
+        raise Incorrect(f"With repeats=3 the function should be called 4 times, found {fake.calls}.")
+
+
+def test_q3_waits_for_a_pytree_of_results(time_jax_call):
+    recorders = [DispatchRecorder([0.02] * 8), DispatchRecorder([0.0] * 8)]
+    found = time_jax_call(lambda: (recorders[0](), {"b": recorders[1]()}), repeats=3)
+    if not found >= 0.015:
+        raise Incorrect("When fn returns a tuple or dict of arrays, wait for all of them: "
+                        "jax.block_until_ready(result) handles any pytree.")
+
+
+def test_q3_times_real_jax_work(time_jax_call):
+    found = time_jax_call(jax.jit(lambda a: a @ a), jnp.ones((64, 64)), repeats=3)
+    if not 0 < float(found) < 1:
+        raise Incorrect(f"Timing a small matrix product gave {found!r} s.")
+
+
+def test_q4_gaussian_on_a_diagonal_is_not_exact(hutchinson_with_error):
+    A = jnp.diag(jnp.arange(1.0, 5.0))
+    estimate, error = _estimate_and_error(hutchinson_with_error, A, jax.random.key(3), 2000, "gaussian")
+    theory = np.sqrt(probe_variance(A, "gaussian") / 2000)
+    if not 0.85 * theory < error < 1.15 * theory:
+        raise Incorrect(f"Gaussian probes on a diagonal matrix: standard error should be near {theory:.4f}, "
+                        f"found {error:.4f}.")
+
+
+def test_q4_unbiased_over_keys(hutchinson_with_error):
+    A = _test_matrix(seed=4, dim=5)
+    estimates = [_estimate_and_error(hutchinson_with_error, A, jax.random.key(s), 16, "rademacher")[0]
+                 for s in range(300)]
+    standard_error = np.sqrt(probe_variance(A, "rademacher") / 16 / len(estimates))
+    if abs(np.mean(estimates) - float(jnp.trace(A))) > 5 * standard_error:
+        raise Incorrect("Averaged over 300 keys, the estimates are biased away from the trace.")
+
+
+def test_q4_rejects_unknown_probe_kind(hutchinson_with_error):
+    try:
+        hutchinson_with_error(jnp.eye(3), jax.random.key(0), num_probes=4, probe_kind="uniform")
+    except ValueError:
+        return
+    raise Incorrect("probe_kind='uniform' should raise ValueError.")

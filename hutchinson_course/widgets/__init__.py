@@ -1,0 +1,1 @@
+"""Shape and memory widgets for the chapters."""
