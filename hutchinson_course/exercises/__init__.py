@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from .exercise import Exercise, evaluate
+from .exercise import Exercise, evaluate, load_solutions
 from .outcome import Incorrect, NotAttempted, Outcome
 
 EXERCISE_SETS = ("jit",)
@@ -17,4 +17,4 @@ def exercise_set(name: str) -> tuple[Exercise, ...]:
     return importlib.import_module(f"{__name__}.{name}").EXERCISES
 
 
-__all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set"]
+__all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set", "load_solutions"]

@@ -40,6 +40,11 @@ def call_explaining_tracer_errors(fn, *args, **kwargs):
                         "Use jnp.where(...) or jax.lax.cond(...) instead.") from None
     except jax.errors.ConcretizationTypeError as error:
         raise Incorrect(f"A traced value was needed as a Python value: {str(error).splitlines()[0]}") from None
+    except TypeError as error:
+        if "Shapes must be 1D sequences of concrete values" not in str(error):
+            raise
+        raise Incorrect("An argument used as an array shape was traced. Arguments that decide shapes "
+                        "(such as a number of probes) must be static: static_argnames=(...).") from None
 
 
 # q1 -------------------------------------------------------------------------------------
@@ -82,8 +87,8 @@ def check_clip_by_norm(clip_by_norm) -> None:
         expect_close(found, clip_by_norm_reference(x, max_norm), what=f"clip_by_norm for {case}")
     zeros = call_explaining_tracer_errors(clip_by_norm, jnp.zeros(2), jnp.float32(1.0))
     expect_close(zeros, np.zeros(2), what="clip_by_norm of the zero vector",
-                 why="Dividing by a zero norm gives nan even in the branch jnp.where does not pick; "
-                     "divide by jnp.maximum(norm, max_norm) instead.")
+                 why="The zero vector has norm 0, and dividing by it gives nan: guard the division, "
+                     "for example by dividing by jnp.maximum(norm, max_norm).")
 
 
 # q3 -------------------------------------------------------------------------------------
@@ -186,7 +191,7 @@ EXERCISES = (
     Exercise("jit", "q2", "control flow on a traced value", "clip_by_norm", 1, check_clip_by_norm, (
         "Under jit, `jnp.linalg.norm(x) > max_norm` is a traced boolean: Python's `if` cannot read it.",
         "jnp.where(condition, a, b) computes both a and b and picks elementwise.",
-        "Both branches are computed, so guard the division: scale = max_norm / jnp.maximum(norm, max_norm).",
+        "Guard the division so that the zero vector gives zeros: scale = max_norm / jnp.maximum(norm, max_norm).",
     )),
     Exercise("jit", "q3", "timing correctly", "time_jax_call", 1, check_time_jax_call, (
         "Call fn once before timing: that call compiles.",

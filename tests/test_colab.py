@@ -1,0 +1,84 @@
+"""The Colab path: a notebook alone in an empty folder, in a fresh environment holding only what
+Colab preinstalls, runs top to bottom; its setup cell installs the course package (from a locally
+built wheel, through HUTCHINSON_COURSE_SOURCE) and brainstate."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from hutchinson_course.authoring.setup_cell import SOURCE_VARIABLE
+from hutchinson_course.authoring.setup_cells import course_notebooks
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+COLAB_PREINSTALLED = ("jax", "jaxlib", "numpy", "matplotlib", "ipywidgets", "ipykernel")
+INSTALLED_BY_SETUP = ("hutchinson-course", "brainstate", "brainunit", "brainevent")
+
+
+def pinned(names):
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.lower()] = f"{name}=={version}"
+    return [pins[name] for name in names]
+
+
+def run(*command, **kwargs):
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def colab(tmp_path_factory):
+    """A fresh venv with Colab's preinstalled packages, a kernel spec for it, and a course wheel."""
+    base = tmp_path_factory.mktemp("colab")
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+        "--wheel-dir", str(base / "wheels"), str(ROOT))
+    wheel = next((base / "wheels").glob("hutchinson_course-*.whl"))
+    python = base / "venv" / "bin" / "python"
+    run(sys.executable, "-m", "venv", str(base / "venv"))
+    run(str(python), "-m", "pip", "install", "--quiet", *pinned(COLAB_PREINSTALLED))
+    kernel_dir = base / "jupyter" / "kernels" / "colab"
+    kernel_dir.mkdir(parents=True)
+    (kernel_dir / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "colab-like", "language": "python"}))
+    return {"base": base, "python": python, "wheel": wheel}
+
+
+def installed(python, distribution):
+    result = subprocess.run([str(python), "-m", "pip", "show", "--quiet", distribution], capture_output=True)
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize("notebook", course_notebooks(ROOT), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebook_runs_alone_in_a_colab_like_environment(colab, notebook, tmp_path, monkeypatch):
+    python = colab["python"]
+    run(str(python), "-m", "pip", "uninstall", "--quiet", "--yes", *INSTALLED_BY_SETUP)
+    assert not installed(python, "hutchinson-course") and not installed(python, "brainstate")
+
+    alone = tmp_path / notebook.name
+    shutil.copy(notebook, alone)
+    nb = nbformat.read(alone, as_version=4)
+    monkeypatch.setenv("JUPYTER_PATH", str(colab["base"] / "jupyter"))
+    monkeypatch.setenv(SOURCE_VARIABLE, str(colab["wheel"]))
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    # Cells tagged raises-exception may fail (on purpose); any other error fails the test.
+    NotebookClient(nb, kernel_name="colab", timeout=600,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    assert installed(python, "hutchinson-course") and installed(python, "brainstate")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [notebook.name], "the notebook needed other files"
+    texts = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    if notebook.parent.name == "exercises":
+        assert "not attempted" in texts and "passed" not in texts
+    if notebook.parent.name == "solutions":
+        assert "not attempted" not in texts and "failed" not in texts
