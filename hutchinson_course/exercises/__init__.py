@@ -1,13 +1,19 @@
-"""Graded exercises: one module per exercise set (one exercise notebook each)."""
+"""Graded exercises: one module per exercise set (one exercise notebook each).
+
+A module of this package that defines ``EXERCISES`` is an exercise set named after the module.
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from .exercise import Exercise, evaluate, load_solutions
 from .outcome import Incorrect, NotAttempted, Outcome
 
-EXERCISE_SETS = ("jit",)
+_NOT_SETS = {"exercise", "expect", "outcome"}
+EXERCISE_SETS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                             if not m.ispkg and m.name not in _NOT_SETS))
 
 
 def exercise_set(name: str) -> tuple[Exercise, ...]:
@@ -17,4 +23,5 @@ def exercise_set(name: str) -> tuple[Exercise, ...]:
     return importlib.import_module(f"{__name__}.{name}").EXERCISES
 
 
-__all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set", "load_solutions"]
+__all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set",
+           "load_solutions"]
