@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: book serve test exercises env clean
+.PHONY: book serve test exercises env clean vendor
 
 book: $(READY)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
@@ -26,10 +26,14 @@ exercises: $(READY)
 
 env: $(READY)
 
+# Re-vendor the website's JavaScript (widgets, MathJax) from pinned npm packages into
+# assets/vendor/ (needs npm, node and the npm registry; see assets/vendor/README.md).
+vendor: $(READY)
+	$(BIN)/python -m hutchinson_course.authoring.vendor .
+
 # The environment is rebuilt when the pins or the package metadata change.
 $(READY): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@

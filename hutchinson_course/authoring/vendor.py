@@ -85,7 +85,9 @@ PACKAGES = (HTML_MANAGER, REQUIREJS, ANYWIDGET, MATHJAX)
 # extensions they depend on (read from the loader's table in tex-chtml.js). Add a name and
 # re-vendor if a page uses a macro from another package (tests/test_site.py reports the 404).
 MATHJAX_TEX_EXTENSIONS = ("boldsymbol", "braket", "cancel", "color", "mathtools")
-_MATHJAX_TEX_BUILT_IN = {"base", "ams", "newcommand", "noundefined", "require", "autoload", "configmacros"}
+_MATHJAX_TEX_BUILT_IN = {
+    "base", "ams", "newcommand", "noundefined", "require", "autoload", "configmacros",
+}
 
 # LICENSE texts for packages whose npm tarball ships none.
 _REQUIREJS_LICENSE = """\
@@ -207,7 +209,8 @@ def _run(cmd: list[str], cwd: Path) -> str:
 
 def _fetch(pkg: Package, work: Path, npm: str) -> Path:
     """npm pack NAME@VERSION, check the tarball's integrity, unpack it; return package/."""
-    out = _run([npm, "pack", f"{pkg.name}@{pkg.version}", "--json", "--pack-destination", str(work)], work)
+    spec = f"{pkg.name}@{pkg.version}"
+    out = _run([npm, "pack", spec, "--json", "--pack-destination", str(work)], work)
     (info,) = json.loads(out)
     tarball = work / info["filename"]
     digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
@@ -253,16 +256,18 @@ def _vendor_anywidget(src: Path, out: Path) -> None:
     _copy(src / "LICENSE", out / "LICENSE")
 
 
-def _vendor_mathjax(src: Path, out: Path) -> None:
+def _vendor_mathjax(src: Path, out: Path) -> list[str]:
     es5 = src / "es5"
     _copy(es5 / "tex-chtml.js", out / "tex-chtml.js")
     fonts = Path("output") / "chtml" / "fonts" / "woff-v2"
     for font in sorted((es5 / fonts).glob("*.woff")):
         _copy(font, out / fonts / font.name)
     extensions = Path("input") / "tex" / "extensions"
-    for name in _tex_extensions_with_dependencies((es5 / "tex-chtml.js").read_text()):
+    names = _tex_extensions_with_dependencies((es5 / "tex-chtml.js").read_text())
+    for name in names:
         _copy(es5 / extensions / f"{name}.js", out / extensions / f"{name}.js")
     _copy(src / "LICENSE", out / "LICENSE")
+    return names
 
 
 def _tex_extensions_with_dependencies(loader_js: str) -> list[str]:
@@ -280,7 +285,7 @@ def _tex_extensions_with_dependencies(loader_js: str) -> list[str]:
     return sorted(wanted)
 
 
-def _readme(sizes: dict[str, int]) -> str:
+def _readme(sizes: dict[str, int], extensions: list[str]) -> str:
     rows = "\n".join(
         f"| [{p.name}](https://www.npmjs.com/package/{p.name}/v/{p.version}) | {p.version} "
         f"| {p.licence} | `{p.folder}/` ({sizes[p.folder] / 1024:.0f} KiB) | {p.why} |"
@@ -299,10 +304,16 @@ myst-nb (`nb_ipywidgets_js`) and Sphinx (`mathjax_path`) at it.
 | --- | --- | --- | --- | --- |
 {rows}
 
-`require-config.js` sets require.js's `baseUrl` to `html-manager/` (found from the script's own
-address, so it works from any page depth): html-manager loads further modules (anywidget) and
-its icon fonts relative to it. Only the `.woff2` icon fonts are kept; MathJax keeps
-`tex-chtml.js`, its woff-v2 fonts and the TeX extensions listed in `MATHJAX_TEX_EXTENSIONS`.
+`require-config.js` (also written by the script) runs before require.js on pages with widgets.
+It sets require.js's `baseUrl` to `html-manager/`, found from the script's own address so that
+it works from any page depth, and maps module names so that html-manager finds anywidget and
+its icon fonts there. It also gives ipywidgets the `MathJax.Hub.Queue` of MathJax 2 that it
+calls for widget labels, on top of MathJax 3 (without it, a page with both throws).
+
+Only the `.woff2` icon fonts of html-manager are kept (every current browser takes those).
+MathJax keeps `tex-chtml.js`, its woff-v2 fonts and, of the TeX extensions its autoload fetches
+on demand, {', '.join(f'`{e}`' for e in extensions)}
+(`MATHJAX_TEX_EXTENSIONS` in the script, with their dependencies).
 
 To re-vendor (needs `npm` and `node`, and the npm registry):
 
@@ -324,13 +335,13 @@ def vendor_js(root: str | Path = ".", *, npm: str = "npm", node: str = "node") -
         _vendor_html_manager(sources[HTML_MANAGER.folder], staged / HTML_MANAGER.folder)
         _vendor_requirejs(sources[REQUIREJS.folder], staged / REQUIREJS.folder, node)
         _vendor_anywidget(sources[ANYWIDGET.folder], staged / ANYWIDGET.folder)
-        _vendor_mathjax(sources[MATHJAX.folder], staged / MATHJAX.folder)
+        extensions = _vendor_mathjax(sources[MATHJAX.folder], staged / MATHJAX.folder)
         (staged / "require-config.js").write_text(_REQUIRE_CONFIG.format())
         sizes = {
             p.folder: sum(f.stat().st_size for f in (staged / p.folder).rglob("*") if f.is_file())
             for p in PACKAGES
         }
-        (staged / "README.md").write_text(_readme(sizes))
+        (staged / "README.md").write_text(_readme(sizes, extensions))
         if out.exists():
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)
