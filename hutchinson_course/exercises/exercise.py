@@ -93,7 +93,10 @@ def evaluate(answer_name: str, check: Callable[[Any], None], namespace: Mapping[
     except Exception as crash:  # the learner's code raised: say what and where
         frames = traceback.extract_tb(crash.__traceback__)
         learner = [f for f in frames if "hutchinson_course" not in f.filename]
-        where = f" (line {learner[-1].lineno}: `{(learner[-1].line or '').strip()}`)" if learner else ""
+        where = ""
+        if learner:
+            line = (learner[-1].line or "").strip()
+            where = f" (line {learner[-1].lineno}: `{line}`)" if line else f" (line {learner[-1].lineno})"
         return Outcome("error", f"calling `{answer_name}` raised {type(crash).__name__}: {crash}{where}")
     return Outcome("passed", "Well done.")
 

@@ -1,0 +1,164 @@
+"""Test the exported answers in a process of their own, never in the learner's kernel.
+
+So nothing a notebook did to jax, numpy or the exercise objects can change a verdict. For each
+exercise, the child process (``main``) runs the exercise's own check through ``evaluate`` (the
+same verdicts and messages the learner saw), then the hidden tests
+``hutchinson_course.grading.hidden.<set>.test_<id>_<what>(answer)``, then those of the
+instructor's private file, all under one time limit per exercise. A child that hangs or dies
+anyway costs only the exercise it was on: the grader starts a new child for the rest.
+
+An exercise's record is ``{"total": number of tests, "tests": [{"name", "status", "message"}]}``,
+listing the tests that ran, in order.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import signal
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterable
+
+from ..exercises import Exercise, Incorrect, evaluate, exercise_set
+from . import export, processes
+
+# Time a child may take beyond its exercises' limits (importing jax, mostly) before it is killed.
+SPARE_SECONDS = 60
+
+
+def run_tests(set_name: str, exercise_ids: list[str], run_dir: Path, *, private_tests: Path | None,
+              time_limit: float) -> dict[str, dict[str, Any]]:
+    """Records of ``exercise_ids``, whose answers are in ``run_dir/answers``."""
+    records: dict[str, dict[str, Any]] = {}
+    remaining = list(exercise_ids)
+    while remaining:
+        attempt = run_dir / f"tests-{len(records)}"
+        job = {"set": set_name, "exercises": remaining, "answers_dir": str(run_dir / "answers"),
+               "private_tests": str(private_tests) if private_tests else None, "time_limit": time_limit,
+               "result": str(attempt.with_suffix(".result.json"))}
+        attempt.with_suffix(".job.json").write_text(json.dumps(job))
+        code = processes.run_python(__name__, [str(attempt.with_suffix(".job.json"))], cwd=run_dir,
+                                    timeout=SPARE_SECONDS + len(remaining) * time_limit,
+                                    stderr_path=attempt.with_suffix(".stderr"))
+        if attempt.with_suffix(".result.json").exists():
+            records.update(json.loads(attempt.with_suffix(".result.json").read_text()))
+        remaining = [exercise_id for exercise_id in remaining if exercise_id not in records]
+        if remaining:  # the child hung or died on this exercise
+            if code is None:
+                why = ("timed out", "the tests did not stop at their time limit (a loop in compiled code, "
+                                    "which cannot be interrupted?)")
+            else:
+                why = ("error", f"the test process died ({processes.describe_exit(code)}): "
+                                f"{processes.last_line(attempt.with_suffix('.stderr'))}")
+            records[remaining.pop(0)] = {"total": 1, "tests": [_entry("tests", *why)]}
+    return records
+
+
+def _entry(name: str, status: str, message: str) -> dict[str, str]:
+    return {"name": name, "status": status, "message": message}
+
+
+class _OutOfTime(BaseException):
+    """Raised by SIGALRM; a BaseException, so the learner's `except Exception:` cannot swallow it."""
+
+
+def _out_of_time(signum, frame):
+    raise _OutOfTime
+
+
+def main(job_path: str) -> None:
+    job = json.loads(Path(job_path).read_text())
+    records: dict[str, dict[str, Any]] = {}
+    try:
+        # Imported before any answer is unpickled, so the checks hold their own references to
+        # numpy and jax before learner code runs in this process.
+        exercises = {exercise.id: exercise for exercise in exercise_set(job["set"])}
+        tests = collect_tests(job["set"], job["private_tests"], exercises)
+    except Exception as error:  # a broken test file: every exercise says so
+        failure = _entry("tests", "error", f"the tests could not be loaded: {type(error).__name__}: {error}")
+        records = {exercise_id: {"total": 1, "tests": [failure]} for exercise_id in job["exercises"]}
+        _write_json(Path(job["result"]), records)
+        return
+    export.load_cells(Path(job["answers_dir"]))
+    signal.signal(signal.SIGALRM, _out_of_time)
+    for exercise_id in job["exercises"]:
+        records[exercise_id] = _test_exercise(exercises[exercise_id], tests[exercise_id],
+                                              Path(job["answers_dir"]), job["time_limit"])
+        _write_json(Path(job["result"]), records)  # after each exercise, in case the next one kills us
+
+
+def collect_tests(set_name: str, private_tests: str | None,
+                  exercises: dict[str, Exercise]) -> dict[str, list[Callable[[Any], None]]]:
+    """The hidden (then private) tests of each exercise, in the order they are defined."""
+    modules = [importlib.import_module(f"{__package__}.hidden.{set_name}")]
+    if private_tests:
+        modules.append(load_module(Path(private_tests)))
+    tests: dict[str, list[Callable[[Any], None]]] = {exercise_id: [] for exercise_id in exercises}
+    for module in modules:
+        for name, test in _own_tests(module):
+            # the longest matching id, so that test_q1_b_x belongs to q1_b when both exist
+            owners = [i for i in exercises if name.startswith(f"test_{i}_")]
+            if not owners:
+                raise ValueError(f"{module.__name__}.{name} names no exercise of the {set_name} set "
+                                 f"(its exercises are {', '.join(exercises)}): name it test_<id>_<what>")
+            tests[max(owners, key=len)].append(test)
+    return tests
+
+
+def _own_tests(module: ModuleType) -> Iterable[tuple[str, Callable[[Any], None]]]:
+    for name, value in vars(module).items():
+        if name.startswith("test_") and callable(value) and getattr(value, "__module__", None) == module.__name__:
+            yield name, value
+
+
+def load_module(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"private_tests_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _test_exercise(exercise: Exercise, tests: list[Callable[[Any], None]], answers_dir: Path,
+                   seconds: float) -> dict[str, Any]:
+    checks = [("check", exercise.check_answer)] + [(test.__name__, _asserts_fail(test)) for test in tests]
+    done: list[dict[str, str]] = []
+    running: str | None = "check"
+    try:
+        # Fires again every half second, in case the learner's code catches the first one.
+        signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
+        try:
+            namespace = export.load_answer(answers_dir, exercise.answer)
+            for running, check in checks:
+                outcome = evaluate(exercise.answer, check, namespace)
+                done.append(_entry(running, outcome.status, outcome.message))
+                if running == "check" and outcome.status == "not attempted":
+                    break
+            running = None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _OutOfTime:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if running is not None:  # else the alarm came after the last test, too late to matter
+            done.append(_entry(running, "timed out", f"testing `{exercise.answer}` took longer than "
+                                                     f"{seconds:g} s: does it loop forever?"))
+    except export.Unavailable as unavailable:
+        done.append(_entry("export", "error", str(unavailable)))
+    return {"total": len(checks), "tests": done}
+
+
+def _asserts_fail(test: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A plain `assert` in a test (natural in an instructor's file) means failed, not error."""
+    def check(answer: Any) -> None:
+        try:
+            test(answer)
+        except AssertionError as error:  # Incorrect included: its message is kept
+            raise Incorrect(str(error) or f"{test.__name__} failed.") from error
+    return check
+
+
+def _write_json(path: Path, data: Any) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data))
+    partial.replace(path)

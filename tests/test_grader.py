@@ -1,0 +1,387 @@
+"""The grader (hutchinson-grade): every submission gets a fair row, whatever it does.
+
+Submissions are made at test time from solutions/jit.ipynb and exercises/jit.ipynb. Most are
+graded together, as a class's folder would be, in one call with two jobs (the ``graded``
+fixture), so that the slow ones (time limits) overlap with the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+
+import grader_notebooks as nbs
+from hutchinson_course.exercises import exercise_set
+from hutchinson_course.grading import export, grade, hidden_tests, report
+from hutchinson_course.grading import notebook as grading_notebook
+from hutchinson_course.grading.cli import main
+from hutchinson_course.grading.submissions import UnknownSet, exercise_set_name
+
+pytestmark = pytest.mark.timeout(300)
+
+EXERCISES = exercise_set("jit")
+IDS = [exercise.id for exercise in EXERCISES]
+MAX = sum(exercise.points for exercise in EXERCISES)
+COMMAND = Path(sys.executable).parent / "hutchinson-grade"
+LOOP_FOREVER = "while True:\n    pass\n"
+# Sleeps in C without releasing the GIL, so ipykernel's own watch for a dead parent cannot run:
+# the kernel stops only if the grader kills it.
+HOLD_THE_GIL = "import ctypes\nctypes.PyDLL(None).sleep(1000)\n"
+WRONG_Q1 = 'power_sum_jit = jax.jit(lambda x, n: x * n, static_argnames="n")'
+# Everything a notebook might try so that a wrong answer looks right.
+CHEAT = """\
+import numpy as np
+import jax.numpy as jnp
+from hutchinson_course.exercises import expect, jit as jit_exercises
+np.allclose = jnp.allclose = lambda *args, **kwargs: True
+np.testing.assert_allclose = lambda *args, **kwargs: None
+np.abs = jnp.abs = lambda x: 0 * x
+expect.expect_close = jit_exercises.expect_close = lambda *args, **kwargs: None
+jit_exercises.check_power_sum_jit = lambda answer: None
+object.__setattr__(q1, "check_answer", lambda answer: None)
+object.__setattr__(q1, "check", lambda: print("✅ passed"))
+q1.check()
+"""
+
+
+def _submissions() -> dict[str, nbformat.NotebookNode]:
+    return {
+        "solved": nbs.solutions(),
+        "unsolved": nbs.exercises(),
+        "wrong": nbs.redefine(nbs.solutions(), "power_sum_jit", WRONG_Q1),
+        "raises": nbs.redefine(nbs.solutions(), "time_jax_call",
+                               "def time_jax_call(fn, *args, repeats=5):\n    return 1 / 0\n"),
+        "top_loop": nbs.insert_after_setup(nbs.solutions(), LOOP_FOREVER),
+        # Without its check cell, which would otherwise wait for the cell time limit as well.
+        "answer_loops": nbs.without_checks(nbs.redefine(
+            nbs.solutions(), "time_jax_call",
+            "def time_jax_call(fn, *args, repeats=5):\n" + textwrap.indent(LOOP_FOREVER, "    ")), only="q3"),
+        "exits": nbs.insert_after(nbs.solutions(), "power_sum_jit", "import os; os._exit(1)"),
+        "kills_itself": nbs.insert_after(nbs.solutions(), "power_sum_jit",
+                                         "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"),
+        "cheat": nbs.insert_after(nbs.redefine(nbs.solutions(), "power_sum_jit", WRONG_Q1), "power_sum_jit", CHEAT),
+        "no_checks": nbs.without_checks(nbs.solutions()),
+    }
+
+
+def _logging_its_run(notebook, name: str, log: Path):
+    """First and last cells that record when the notebook ran, where, and on which Python."""
+    notebook.cells.insert(0, nbformat.v4.new_code_cell("import time as _t\n_test_started = _t.time()"))
+    return nbs.append(notebook, textwrap.dedent(f"""\
+        import json as _json, os as _os, sys as _sys
+        with open({str(log)!r}, "a") as _log:
+            _log.write(_json.dumps({{"name": {name!r}, "start": _test_started, "end": _t.time(),
+                                     "executable": _sys.executable, "cwd": _os.getcwd()}}) + "\\n")
+        """))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    folder = root / "submissions"
+    folder.mkdir()
+    originals = {}
+    for name, notebook in _submissions().items():
+        path = nbs.write(_logging_its_run(notebook, name, root / "runs.log"), folder / f"{name}.ipynb")
+        originals[name] = path.read_bytes()
+    (folder / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")
+    (folder / "not_a_notebook.ipynb").write_text('{"hello": "world"}', encoding="utf-8")
+    (folder / ".ipynb_checkpoints").mkdir()
+    nbs.write(nbs.exercises(), folder / ".ipynb_checkpoints" / "solved-checkpoint.ipynb")
+    progress = io.StringIO()
+    with contextlib.redirect_stderr(progress):
+        results = grade([folder], root / "out", jobs=2, cell_timeout=20, timeout=120, test_timeout=20,
+                        set_name="jit")
+    runs = [json.loads(line) for line in (root / "runs.log").read_text().splitlines()]
+    return SimpleNamespace(results=results, by_name={Path(r["notebook"]).stem: r for r in results},
+                           out=root / "out", folder=folder, originals=originals, progress=progress.getvalue(),
+                           runs={run["name"]: run for run in runs})
+
+
+def _statuses(result):
+    return {i: exercise["status"] for i, exercise in result["exercises"].items()}
+
+
+def _passed_except(result, *ids):
+    return all(result["exercises"][i]["status"] == "passed" for i in IDS if i not in ids)
+
+
+def test_the_solutions_get_full_marks(graded):
+    solved = graded.by_name["solved"]
+    assert solved["exercise_set"] == "jit" and solved["error"] is None
+    assert solved["total"] == solved["max"] == MAX
+    for exercise in EXERCISES:
+        record = solved["exercises"][exercise.id]
+        assert (record["status"], record["points"], record["max_points"]) == ("passed", exercise.points,
+                                                                             exercise.points)
+        assert len(record["tests"]) > 1, "the hidden tests ran, not only the check"
+
+
+def test_the_unsolved_notebook_gets_zero_and_not_attempted(graded):
+    unsolved = graded.by_name["unsolved"]
+    assert (unsolved["total"], unsolved["max"], unsolved["error"]) == (0, MAX, None)
+    assert set(_statuses(unsolved).values()) == {"not attempted"}
+    assert "still" in unsolved["exercises"]["q2"]["message"]
+
+
+def test_a_wrong_answer_fails_with_a_useful_message(graded):
+    q1 = graded.by_name["wrong"]["exercises"]["q1"]
+    assert q1["status"] == "failed"
+    assert "power_sum_jit(x, n=3)" in q1["message"] and "expected" in q1["message"]
+    passed = sum(test["status"] == "passed" for test in q1["tests"])
+    assert q1["points"] == round(q1["max_points"] * passed / len(q1["tests"]), 2) < 1
+    assert _passed_except(graded.by_name["wrong"], "q1")
+
+
+def test_an_answer_that_raises_is_an_error_that_shows_the_line(graded):
+    q3 = graded.by_name["raises"]["exercises"]["q3"]
+    assert (q3["status"], q3["points"]) == ("error", 0)
+    assert "ZeroDivisionError" in q3["message"] and "return 1 / 0" in q3["message"]
+    assert _passed_except(graded.by_name["raises"], "q3")
+
+
+def test_a_top_level_infinite_loop_is_interrupted_and_the_rest_runs(graded):
+    result = graded.by_name["top_loop"]
+    assert result["error"] is None
+    assert result["total"] == MAX
+    assert "top_loop" in graded.runs, "the last cell ran"
+
+
+def test_an_answer_that_loops_forever_times_out_alone(graded):
+    result = graded.by_name["answer_loops"]
+    q3 = result["exercises"]["q3"]
+    assert (q3["status"], q3["points"]) == ("timed out", 0)
+    assert "took longer than 20 s" in q3["message"]
+    assert _passed_except(result, "q3") and result["error"] is None
+
+
+@pytest.mark.parametrize("name, cell", [("exits", "os._exit(1)"), ("kills_itself", "os.kill(os.getpid()")])
+def test_a_kernel_that_dies_still_gets_a_row(graded, name, cell):
+    result = graded.by_name[name]
+    assert result["error"].startswith("the kernel died while running code cell") and cell in result["error"]
+    assert set(_statuses(result).values()) == {"error"}
+    assert all("kernel died" in exercise["message"] for exercise in result["exercises"].values())
+    assert result["total"] == 0
+
+
+@pytest.mark.parametrize("name", ["broken", "not_a_notebook"])
+def test_a_malformed_file_still_gets_a_row(graded, name):
+    result = graded.by_name[name]
+    assert result["error"].startswith("the notebook could not be read: ")
+    assert (result["total"], result["max"]) == (0, MAX)
+    assert set(_statuses(result).values()) == {"error"}
+
+
+def test_patching_numpy_jax_or_the_check_cannot_fake_a_pass(graded):
+    result = graded.by_name["cheat"]
+    assert result["exercises"]["q1"]["status"] == "failed"
+    assert "power_sum_jit(x, n=3)" in result["exercises"]["q1"]["message"]
+    assert _passed_except(result, "q1"), "nothing the notebook patched reached the tests"
+
+
+def test_deleted_check_cells_are_still_graded(graded):
+    assert graded.by_name["no_checks"]["total"] == MAX
+
+
+def test_a_folder_gives_one_json_each_a_csv_row_each_and_progress(graded):
+    names = sorted(graded.originals) + ["broken", "not_a_notebook"]
+    assert sorted(graded.by_name) == sorted(names), "the checkpoint copy is not graded"
+    assert sorted(path.name for path in graded.out.glob("*.json")) == sorted(f"{n}.json" for n in names)
+    assert json.loads((graded.out / "wrong.json").read_text()) == graded.by_name["wrong"]
+    assert "fraction of its tests" in graded.by_name["wrong"]["scoring"]
+    with open(graded.out / "grades.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == (["notebook", "total", "max"]
+                             + [f"{i}_{field}" for i in IDS for field in ("points", "status")] + ["error"])
+    assert [Path(row["notebook"]).stem for row in rows] == sorted(names)
+    wrong = next(row for row in rows if Path(row["notebook"]).stem == "wrong")
+    assert (wrong["q1_status"], wrong["q2_status"], wrong["error"]) == ("failed", "passed", "")
+    lines = graded.progress.splitlines()
+    assert len(lines) == len(names)
+    for k, line in enumerate(lines, start=1):
+        assert re.fullmatch(rf"\[{k}/{len(names)}\] \w+\.ipynb: [\d.]+/{MAX}( \(.+\))?", line), line
+    assert f"solved.ipynb: {MAX}/{MAX}" in graded.progress
+
+
+def test_notebooks_with_the_same_name_get_json_files_of_their_own():
+    notebooks = [Path("a/jit.ipynb"), Path("b/jit.ipynb"), Path("b/bob.ipynb")]
+    assert report.json_names(notebooks) == ["jit.json", "jit-2.json", "bob.json"]
+
+
+def test_two_jobs_run_notebooks_at_the_same_time(graded):
+    runs = sorted(graded.runs.values(), key=lambda run: run["start"])
+    assert any(later["start"] < earlier["end"] for earlier, later in zip(runs, runs[1:]))
+
+
+def test_each_notebook_runs_as_a_copy_on_the_graders_python(graded):
+    run = graded.runs["solved"]
+    assert run["executable"] == sys.executable
+    assert not Path(run["cwd"]).resolve().is_relative_to(graded.folder.resolve())
+    for name, original in graded.originals.items():
+        assert (graded.folder / f"{name}.ipynb").read_bytes() == original
+
+
+def _writing_pid(path: Path) -> str:
+    """Code for a cell that writes the kernel's process id to ``path``."""
+    return f"import os, time\nwith open({str(path)!r}, 'w') as f:\n    f.write(str(os.getpid()))\n"
+
+
+def _dies_soon(pid: int) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":  # dead, waiting for its new parent to reap it
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture(scope="module")
+def graded_strictly(tmp_path_factory):
+    """The solutions with an instructor's extra failing test, beside a notebook that never ends."""
+    root = tmp_path_factory.mktemp("strict")
+    private = root / "private_tests.py"
+    private.write_text("def test_q1_instructor_extra(power_sum_jit):\n"
+                       "    assert False, \"the instructor's extra test fails\"\n")
+    solved = nbs.write(nbs.solutions(), root / "solved.ipynb")
+    kernel_pid = root / "sleeper.pid"
+    sleeper = nbs.write(nbs.insert_after_setup(nbs.solutions(), _writing_pid(kernel_pid) + HOLD_THE_GIL),
+                        root / "sleeper.ipynb")
+    with contextlib.redirect_stderr(io.StringIO()):
+        solved, sleeper = grade([solved, sleeper], root / "out", tests=private, jobs=2, cell_timeout=60,
+                                timeout=15, test_timeout=30)
+    return SimpleNamespace(solved=solved, sleeper=sleeper, sleeper_kernel=int(kernel_pid.read_text()))
+
+
+def test_a_private_test_file_adds_tests(graded_strictly):
+    q1 = graded_strictly.solved["exercises"]["q1"]
+    assert q1["tests"][-1]["name"] == "test_q1_instructor_extra"
+    assert (q1["status"], q1["message"]) == ("failed", "the instructor's extra test fails")
+    passed = len(q1["tests"]) - 1
+    assert q1["points"] == round(q1["max_points"] * passed / len(q1["tests"]), 2) < q1["max_points"]
+    assert graded_strictly.solved["total"] == MAX - q1["max_points"] + q1["points"]
+
+
+def test_a_notebook_past_the_whole_run_limit_times_out(graded_strictly):
+    sleeper = graded_strictly.sleeper
+    assert sleeper["error"] == "the notebook did not finish within the time limit of 15 s"
+    assert set(_statuses(sleeper).values()) == {"timed out"}
+    assert sleeper["total"] == 0
+    assert _dies_soon(graded_strictly.sleeper_kernel), "its kernel was killed too"
+
+
+def test_a_test_process_that_hangs_or_dies_costs_only_that_exercise(tmp_path, monkeypatch):
+    """The backstop: alarms cannot stop q1's answer and q2's kills the test process; q4 is still tested."""
+    learner = {"__name__": "__main__"}  # so cloudpickle sends the functions by value, as from a notebook
+    exec(textwrap.dedent("""\
+        import os, signal
+
+        def power_sum_jit(x, n):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            while True:
+                pass
+
+        def clip_by_norm(x, max_norm):
+            os._exit(3)
+        """), learner)
+    (tmp_path / "answers").mkdir()
+    export.export_answers(learner, ["power_sum_jit", "clip_by_norm", "hutchinson_with_error"],
+                          str(tmp_path / "answers"))
+    monkeypatch.setattr(hidden_tests, "SPARE_SECONDS", 5)
+    records = hidden_tests.run_tests("jit", ["q1", "q2", "q4"], tmp_path, private_tests=None, time_limit=1)
+    assert [records[i]["tests"][-1]["status"] for i in ("q1", "q2", "q4")] == ["timed out", "error", "not attempted"]
+    assert "did not stop at their time limit" in records["q1"]["tests"][-1]["message"]
+    assert "the test process died (exit code 3)" in records["q2"]["tests"][-1]["message"]
+
+
+def test_a_crash_in_the_grader_itself_still_gives_a_row(tmp_path, monkeypatch):
+    def broken_runner(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(grading_notebook.execute, "run_notebook", broken_runner)
+    path = nbs.write(nbs.solutions(), tmp_path / "alice.ipynb")
+    with contextlib.redirect_stderr(io.StringIO()):
+        [result] = grade([path], tmp_path / "out")
+    assert result["error"] == "the grader failed on this notebook: RuntimeError: disk on fire"
+    assert set(_statuses(result).values()) == {"error"}
+    assert (tmp_path / "out" / "alice.json").exists() and (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_which_exercise_set_a_notebook_is(tmp_path):
+    notebook = nbs.exercises()
+    assert exercise_set_name(notebook, Path("alice.ipynb"), None) == "jit"
+    del notebook.metadata["hutchinson_course"]
+    assert exercise_set_name(notebook, Path("alice.ipynb"), "jit") == "jit"
+    assert exercise_set_name(notebook, Path("jit.ipynb"), None) == "jit"
+    with pytest.raises(UnknownSet, match="no --set was given"):
+        exercise_set_name(notebook, Path("alice.ipynb"), None)
+    # a notebook whose set cannot be told gets a row saying so, and is not run
+    with contextlib.redirect_stderr(io.StringIO()):
+        [result] = grade([nbs.write(notebook, tmp_path / "alice.ipynb")], tmp_path / "out")
+    assert "cannot tell which exercise set" in result["error"] and result["exercises"] == {}
+    notebook.metadata["hutchinson_course"] = {"exercise_set": "jitt"}
+    with pytest.raises(UnknownSet, match="'jitt'"):
+        exercise_set_name(notebook, Path("jit.ipynb"), "jit")
+
+
+@pytest.mark.parametrize("case", ["missing path", "empty folder", "missing tests", "broken tests", "unknown set"])
+def test_bad_invocations_are_usage_errors(case, tmp_path, capsys):
+    notebook = str(nbs.write(nbs.exercises(), tmp_path / "jit.ipynb"))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "broken_tests.py").write_text("def test_q1_x(answer:\n    pass\n")
+    argv, expected = {
+        "missing path": ([str(tmp_path / "nope.ipynb")], "nope.ipynb does not exist"),
+        "empty folder": ([str(tmp_path / "empty")], "has no .ipynb files"),
+        "missing tests": ([notebook, "--tests", str(tmp_path / "nope.py")], "nope.py does not exist"),
+        "broken tests": ([notebook, "--tests", str(tmp_path / "broken_tests.py")], "has a syntax error (line 1)"),
+        "unknown set": ([notebook, "--set", "jitt"], "'jitt' is not an exercise set"),
+    }[case]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_exits_0_even_when_submissions_fail(tmp_path):
+    (tmp_path / "broken.ipynb").write_text("not json at all")
+    done = subprocess.run([COMMAND, tmp_path / "broken.ipynb", "--out", tmp_path / "out", "--set", "jit"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"[1/1] broken.ipynb: 0/{MAX} (the notebook could not be read" in done.stderr
+    with open(tmp_path / "out" / "grades.csv", newline="") as file:
+        [row] = csv.DictReader(file)
+    assert row["error"].startswith("the notebook could not be read") and row["q1_status"] == "error"
+
+
+def test_ctrl_c_stops_the_notebook_and_its_kernel(tmp_path):
+    pid_file = tmp_path / "kernel.pid"
+    notebook = nbformat.v4.new_notebook(metadata={"hutchinson_course": {"exercise_set": "jit"}})
+    notebook.cells = [nbformat.v4.new_code_cell(_writing_pid(pid_file) + HOLD_THE_GIL)]
+    path = nbs.write(notebook, tmp_path / "forever.ipynb")
+    grader = subprocess.Popen([COMMAND, path, "--out", tmp_path / "out", "--cell-timeout", "600"],
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    kernel = int(pid_file.read_text())
+    grader.send_signal(signal.SIGINT)
+    _, stderr = grader.communicate(timeout=30)
+    assert grader.returncode == 130 and "Interrupted" in stderr
+    assert _dies_soon(kernel)
