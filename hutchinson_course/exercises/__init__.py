@@ -23,5 +23,11 @@ def exercise_set(name: str) -> tuple[Exercise, ...]:
     return importlib.import_module(f"{__name__}.{name}").EXERCISES
 
 
+def set_devices(name: str) -> int | None:
+    """How many (simulated) devices the set's tests need: its module's ``DEVICES``, if any."""
+    exercise_set(name)
+    return getattr(importlib.import_module(f"{__name__}.{name}"), "DEVICES", None)
+
+
 __all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set",
-           "load_solutions"]
+           "load_solutions", "set_devices"]

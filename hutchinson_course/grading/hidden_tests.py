@@ -16,12 +16,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import signal
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable
 
-from ..exercises import Exercise, Incorrect, evaluate, exercise_set
+from ..exercises import Exercise, Incorrect, evaluate, exercise_set, set_devices
 from . import export, processes
 
 # Time a child may take beyond its exercises' limits (importing jax, mostly) before it is killed.
@@ -41,7 +42,7 @@ def run_tests(set_name: str, exercise_ids: list[str], run_dir: Path, *, private_
         attempt.with_suffix(".job.json").write_text(json.dumps(job))
         code = processes.run_python(__name__, [str(attempt.with_suffix(".job.json"))], cwd=run_dir,
                                     timeout=SPARE_SECONDS + len(remaining) * time_limit,
-                                    stderr_path=attempt.with_suffix(".stderr"))
+                                    stderr_path=attempt.with_suffix(".stderr"), env=device_environment(set_name))
         if attempt.with_suffix(".result.json").exists():
             records.update(json.loads(attempt.with_suffix(".result.json").read_text()))
         remaining = [exercise_id for exercise_id in remaining if exercise_id not in records]
@@ -54,6 +55,18 @@ def run_tests(set_name: str, exercise_ids: list[str], run_dir: Path, *, private_
                                 f"{processes.last_line(attempt.with_suffix('.stderr'))}")
             records[remaining.pop(0)] = {"total": 1, "tests": [_entry("tests", *why)]}
     return records
+
+
+def device_environment(set_name: str) -> dict[str, str]:
+    """XLA's flag for the simulated devices an exercise set needs (its module's ``DEVICES``), which
+    must be in the environment before the test process starts JAX."""
+    devices = set_devices(set_name)
+    if devices is None:
+        return {}
+    flag = f"--xla_force_host_platform_device_count={devices}"
+    others = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
+                      if not f.startswith("--xla_force_host_platform_device_count"))
+    return {"XLA_FLAGS": f"{others} {flag}".strip()}
 
 
 def _entry(name: str, status: str, message: str) -> dict[str, str]:

@@ -26,8 +26,10 @@ _stopping = False
 
 
 def run_python(module: str, args: list[str], *, cwd: Path, timeout: float, stderr_path: Path,
-               also_kill: Callable[[], Iterable[int]] = tuple) -> int | None:
+               also_kill: Callable[[], Iterable[int]] = tuple, env: dict[str, str] | None = None) -> int | None:
     """Run ``module.main(*args)`` in a child; return its exit code, or None if it ran past ``timeout``.
+
+    ``env`` adds to (or overrides) the grader's environment variables for the child.
 
     Unless the child exits cleanly, its process group is killed, and so are the groups
     ``also_kill()`` names (the kernel, which jupyter_client starts in a session of its own).
@@ -41,7 +43,7 @@ def run_python(module: str, args: list[str], *, cwd: Path, timeout: float, stder
         code = f"import sys, {module}; {module}.main(*sys.argv[1:])"
         child = subprocess.Popen([sys.executable, "-P", "-c", code, *args], cwd=cwd,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                                 start_new_session=True)
+                                 start_new_session=True, env={**os.environ, **(env or {})})
         _running.add(child.pid)
     try:
         return child.wait(timeout)
