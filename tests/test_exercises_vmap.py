@@ -1,0 +1,143 @@
+"""The vmap exercises' checks and hidden tests: each typical mistake gets a specific message."""
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import nbformat
+import numpy as np
+import pytest
+
+from hutchinson_course.authoring.generate import has_solution
+from hutchinson_course.estimators import per_point
+from hutchinson_course.exercises import Incorrect, exercise_set
+from hutchinson_course.exercises.exercise import solution_source
+from hutchinson_course.grading.hidden import vmap as hidden
+
+q1, q2, q3 = exercise_set("vmap")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def outcome(exercise, answer):
+    return exercise.evaluate({exercise.answer: answer})
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+def nested(in_axes_inner, *, time=lambda t: t[:, 0], key_map=lambda keys: keys, key_axis=0):
+    """A q2 answer built from its parts, so that each test changes one of them."""
+    def traces(per_point_fn, x_t, z, t, mask, keys):
+        over_points = jax.vmap(per_point_fn, in_axes=in_axes_inner)
+        return jax.vmap(over_points, in_axes=(0, 0, 0, 0, key_axis))(x_t, z, time(t), mask, key_map(keys))
+    return traces
+
+
+def flattened(*, repeat=lambda a, n: jnp.repeat(a, n, axis=0), flat_keys=lambda keys, bn: keys.reshape(
+        (bn,) + keys.shape[2:]), reshape_output=True):
+    """A q3 answer built from its parts."""
+    def traces(per_point_fn, x_t, z, t, mask, keys):
+        B, N = x_t.shape[:2]
+        result = jax.vmap(per_point_fn)(x_t.reshape(B * N, -1), repeat(z, N), repeat(t, N)[:, 0],
+                                        mask.reshape(B * N), flat_keys(keys, B * N))
+        return result.reshape(B, N) if reshape_output else result
+    return traces
+
+
+@pytest.mark.parametrize("exercise", [q1, q2, q3])
+def test_stubs_are_not_attempted(exercise):
+    assert outcome(exercise, stub).status == "not attempted"
+    assert outcome(exercise, ...).status == "not attempted"
+
+
+def test_q1_messages():
+    right = lambda f: jax.vmap(f, in_axes=(None, 1), out_axes=1)  # noqa: E731
+    assert outcome(q1, right).passed
+    assert "Map axis 1" in outcome(q1, lambda f: jax.vmap(f, in_axes=(None, 0), out_axes=1)).message
+    assert "in_axes=None" in outcome(q1, lambda f: jax.vmap(f, in_axes=1, out_axes=1)).message
+    assert "as rows" in outcome(q1, lambda f: jax.vmap(f, in_axes=(None, 1))).message
+    assert "should be a function" in outcome(q1, 42).message
+
+
+def test_q1_hidden_tests():
+    right = lambda f: jax.vmap(f, in_axes=(None, 1), out_axes=1)  # noqa: E731
+    hidden.test_q1_square_layout(right)
+    hidden.test_q1_one_probe(right)
+    # A loop over exactly five columns passes the notebook's check, not the hidden tests.
+    def five_columns(f):
+        return lambda M, probes: jnp.stack([f(M, probes[:, p]) for p in range(5)], axis=1)
+
+    assert outcome(q1, five_columns).passed
+    with pytest.raises(Exception):
+        hidden.test_q1_square_layout(five_columns)
+
+
+def test_q2_messages():
+    right = nested((0, None, None, 0, 0))
+    assert outcome(q2, right).passed
+    assert "z was copied to every point" in outcome(q2, per_point.traces_tiled).message
+    message = outcome(q2, nested((0, None, None, 0, 0), time=lambda t: t)).message
+    assert "t_val of shape (1,)" in message and "t[:, 0]" in message
+    assert "other than one key" in outcome(q2, nested((0, None, None, 0, None))).message
+    shared = nested((0, None, None, 0, None), key_map=lambda keys: keys[:, 0])
+    assert "got the same estimate" in outcome(q2, shared).message
+    assert "mask_val must be a scalar" in outcome(q2, nested((0, None, None, None, 0))).message
+    with_numpy = nested((0, None, None, 0, 0), time=lambda t: np.asarray(t)[:, 0])
+    assert "use the jnp functions" in outcome(q2, with_numpy).message
+    transposed = lambda *args: right(*args).T  # noqa: E731
+    assert "should have shape (2, 3), found (3, 2)" in outcome(q2, transposed).message
+
+
+def test_q2_hidden_tests():
+    right = nested((0, None, None, 0, 0))
+    for test in (hidden.test_q2_other_sizes, hidden.test_q2_any_per_point_function, hidden.test_q2_legacy_keys):
+        test(right)
+    # Hard-coding B = 2 passes the notebook's check, not the hidden tests.
+    two_batches = nested((0, None, None, 0, 0), time=lambda t: t.reshape(2))
+    assert outcome(q2, two_batches).passed
+    with pytest.raises(Exception):
+        hidden.test_q2_other_sizes(two_batches)
+
+
+def test_q3_messages():
+    right = flattened()
+    assert outcome(q3, right).passed
+    message = outcome(q3, flattened(repeat=lambda a, n: jnp.tile(a, (n,) + (1,) * (a.ndim - 1)))).message
+    assert "jnp.repeat(z, N, axis=0)" in message and "interleaving" in message
+    message = outcome(q3, flattened(flat_keys=lambda keys, bn: keys.reshape(-1))).message
+    assert "trailing axis of 2" in message and "keys.shape[2:]" in message
+    assert "one vmap over the B * N points" in outcome(q3, per_point.traces_in_axes_none).message
+    assert "should have shape (2, 3), found (6,)" in outcome(q3, flattened(reshape_output=False)).message
+
+
+def test_q3_hidden_tests():
+    right = flattened()
+    hidden.test_q3_other_sizes_and_keys(right)
+    # Hard-coding six points passes the notebook's check, not the hidden tests.
+    six_points = flattened(flat_keys=lambda keys, bn: keys.reshape((6,) + keys.shape[2:]))
+    assert outcome(q3, six_points).passed
+    with pytest.raises(Exception):
+        hidden.test_q3_other_sizes_and_keys(six_points)
+
+
+def test_incorrect_messages_name_expected_and_found():
+    off = lambda f: lambda M, probes: 2 * jax.vmap(f, in_axes=(None, 1), out_axes=1)(M, probes)  # noqa: E731
+    result = outcome(q1, off)
+    assert result.status == "failed" and "expected" in result.message and "found" in result.message
+    with pytest.raises(Incorrect):
+        hidden.test_q1_square_layout(off)
+
+
+def test_printed_solutions_pass_their_checks():
+    """What q.solution() prints, run after the notebook's other cells, passes q's check."""
+    solutions = nbformat.read(ROOT / "solutions" / "vmap.ipynb", as_version=4)
+    namespace = {}
+    for cell in solutions.cells[1:]:
+        skip = has_solution(cell) or ".check()" in cell.source or "solution-only" in cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and not skip:
+            exec(cell.source, namespace)
+    for exercise in exercise_set("vmap"):
+        assert exercise.evaluate(namespace).status == "not attempted"
+        exec(solution_source("vmap", exercise.id), namespace)
+        assert exercise.evaluate(namespace).passed, exercise.id
