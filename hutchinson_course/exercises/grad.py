@@ -1,0 +1,253 @@
+"""Exercises of the grad chapter: jvp and vjp without forming J, the exact divergence with jacfwd,
+and the value and gradient of the estimated divergence.
+
+Each check runs the learner's function on a small neural field and explains what differs. The
+grader runs these checks again, plus the hidden tests in ``hutchinson_course.grading.hidden.grad``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..estimators.fields import init_field_params, vector_field
+from ..estimators.matrix_free import hutchinson_traces, masked_mean
+from .exercise import Exercise
+from .expect import expect_array, expect_close
+from .outcome import Incorrect
+
+CONTEXT_DIM = 3
+HIDDEN_SIZES = (16, 16)
+
+
+def example_field(dim: int, seed: int = 0):
+    """(params, x, z, t) of a small field at one point, x: (dim,)."""
+    params = init_field_params(jax.random.key(seed), dim, CONTEXT_DIM, HIDDEN_SIZES)
+    keys = jax.random.split(jax.random.key(seed + 100), 2)
+    return params, jax.random.normal(keys[0], (dim,)), jax.random.normal(keys[1], (CONTEXT_DIM,)), jnp.float32(0.3)
+
+
+def field_function(dim: int, seed: int = 0):
+    """A function f: (dim,) -> (dim,) (a field with its parameters, context and time fixed), and a point x."""
+    params, x, z, t = example_field(dim, seed)
+    return (lambda y: vector_field(params, y, z, t)), x
+
+
+def require_callable(fn, name: str) -> None:
+    if not callable(fn):
+        raise Incorrect(f"`{name}` should be a function, found {type(fn).__name__}.")
+
+
+def array_shapes(jaxpr) -> set[tuple[int, ...]]:
+    """Shapes of every value computed in a jaxpr, including inside nested jaxprs (jit, custom rules)."""
+    shapes = set()
+    for eqn in jaxpr.eqns:
+        shapes.update(tuple(v.aval.shape) for v in eqn.outvars if hasattr(v.aval, "shape"))
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    shapes |= array_shapes(inner)
+    return shapes
+
+
+def require_no_jacobian(fn, f, x, eps, name: str) -> None:
+    """Fail if tracing fn(f, x, eps) computes a (D, D) array: the full Jacobian."""
+    dim = x.shape[0]
+    try:
+        jaxpr = jax.make_jaxpr(lambda x, eps: fn(f, x, eps))(x, eps).jaxpr
+    except jax.errors.TracerArrayConversionError:
+        raise Incorrect(f"`{name}` converts a traced value to a NumPy array (np.asarray, np.dot, ...): "
+                        "use jax.numpy (jnp) so that JAX can trace it.") from None
+    if (dim, dim) in array_shapes(jaxpr):
+        raise Incorrect(f"`{name}` computes a ({dim}, {dim}) array: the full Jacobian (jax.jacfwd, jax.jacrev or "
+                        f"an identity matrix of basis vectors), which costs {dim} products. The point is to need "
+                        "only one: a single jax.jvp or jax.vjp with eps.")
+
+
+def call_quadratic_form(fn, f, x, eps, name: str, pullback_tuple_hint: bool = False):
+    try:
+        result = fn(f, x, eps)
+    except TypeError as error:
+        if pullback_tuple_hint and "tuple" in str(error):
+            raise Incorrect(f"`{name}` raised TypeError: {error}. The pullback returned by jax.vjp returns a "
+                            "tuple, one cotangent per input of f, even for one input: unpack it with "
+                            "`(eps_J,) = pullback(eps)`.") from None
+        if "forward-mode" in str(error):
+            raise Incorrect(f"This check gives `{name}` a function that supports reverse mode only, and your "
+                            "answer used forward mode (jax.jvp or jax.jacfwd). Use jax.vjp.") from None
+        raise
+    return result
+
+
+# q1 -------------------------------------------------------------------------------------
+
+def check_quadratic_form_jvp(quadratic_form_jvp) -> None:
+    require_callable(quadratic_form_jvp, "quadratic_form_jvp")
+    dim = 5
+    f, x = field_function(dim)
+    eps = jax.random.rademacher(jax.random.key(7), (dim,), dtype=jnp.float32)
+    J = np.asarray(jax.jacfwd(f)(x), dtype=np.float64)
+    eps_np = np.asarray(eps, dtype=np.float64)
+    found = call_quadratic_form(quadratic_form_jvp, f, x, eps, "quadratic_form_jvp")
+    if getattr(found, "shape", None) == (dim,):
+        raise Incorrect(f"quadratic_form_jvp returned shape ({dim},): that is J eps, the tangent output of "
+                        "jax.jvp. The quadratic form is a scalar: eps @ (J eps).")
+    found = expect_array(found, what="quadratic_form_jvp(f, x, eps)", shape=(),
+                         why_shape="eps^T J eps is a scalar.")
+    if np.isclose(float(found), float(eps_np @ np.asarray(f(x))), rtol=1e-4, atol=1e-6):
+        raise Incorrect("You returned eps @ f(x): jax.jvp returns the pair (f(x), J eps), and the quadratic "
+                        "form needs the second, the tangent output.")
+    expect_close(found, eps_np @ J @ eps_np, what="quadratic_form_jvp(f, x, eps)", rtol=1e-4, atol=1e-5)
+    require_no_jacobian(quadratic_form_jvp, f, x, eps, "quadratic_form_jvp")
+
+
+# q2 -------------------------------------------------------------------------------------
+
+def check_exact_divergence(exact_divergence) -> None:
+    require_callable(exact_divergence, "exact_divergence")
+    dim = 5
+    params, x, z, t = example_field(dim, seed=1)
+    J = np.asarray(jax.jacrev(lambda y: vector_field(params, y, z, t))(x), dtype=np.float64)
+    found = exact_divergence(params, x, z, t)
+    if isinstance(found, dict):
+        raise Incorrect("exact_divergence returned a dict: jax.jacfwd(vector_field) differentiates the first "
+                        "argument, params, by default. Differentiate with respect to x, the second argument: "
+                        "jax.jacfwd(vector_field, argnums=1), or jax.jacfwd of lambda x: vector_field(params, x, z, t).")
+    if getattr(found, "shape", None) == (dim, dim):
+        raise Incorrect(f"exact_divergence returned the ({dim}, {dim}) Jacobian itself: return its trace, "
+                        "jnp.trace(J), a scalar.")
+    found = expect_array(found, what="exact_divergence(params, x, z, t)", shape=(),
+                         why_shape="The divergence is one number per point.")
+    if np.isclose(float(found), J.sum(), rtol=1e-4) and not np.isclose(J.sum(), np.trace(J), rtol=1e-3):
+        raise Incorrect("You summed every entry of the Jacobian; the trace sums only the diagonal: jnp.trace(J).")
+    expect_close(found, np.trace(J), what="exact_divergence(params, x, z, t)", rtol=1e-4, atol=1e-5)
+
+
+# q3 -------------------------------------------------------------------------------------
+
+def reverse_mode_only(f):
+    """f itself, as a function that JAX can differentiate in reverse mode only (a custom_vjp)."""
+    @jax.custom_vjp
+    def g(x):
+        return f(x)
+
+    def forward(x):
+        return f(x), x
+
+    def backward(x, cotangent):
+        return jax.vjp(f, x)[1](cotangent)
+
+    g.defvjp(forward, backward)
+    return g
+
+
+def check_quadratic_form_vjp(quadratic_form_vjp) -> None:
+    require_callable(quadratic_form_vjp, "quadratic_form_vjp")
+    dim = 5
+    f, x = field_function(dim, seed=2)
+    eps = jax.random.normal(jax.random.key(8), (dim,))
+    J = np.asarray(jax.jacfwd(f)(x), dtype=np.float64)
+    eps_np = np.asarray(eps, dtype=np.float64)
+    found = call_quadratic_form(quadratic_form_vjp, reverse_mode_only(f), x, eps, "quadratic_form_vjp",
+                                pullback_tuple_hint=True)
+    if isinstance(found, tuple):
+        raise Incorrect("quadratic_form_vjp returned a tuple: the pullback of jax.vjp returns a tuple, one "
+                        "cotangent per input of f. Unpack it, `(eps_J,) = pullback(eps)`, and return eps_J @ eps.")
+    if getattr(found, "shape", None) in ((dim,), (1, dim)):
+        raise Incorrect(f"quadratic_form_vjp returned shape {found.shape}: that is eps^T J, a row of length {dim}. "
+                        "Take its dot product with eps to get the scalar eps^T J eps.")
+    found = expect_array(found, what="quadratic_form_vjp(f, x, eps)", shape=(),
+                         why_shape="eps^T J eps is a scalar.")
+    expect_close(found, eps_np @ J @ eps_np, what="quadratic_form_vjp(f, x, eps)", rtol=1e-4, atol=1e-5)
+    require_no_jacobian(quadratic_form_vjp, reverse_mode_only(f), x, eps, "quadratic_form_vjp")
+
+
+# q4 -------------------------------------------------------------------------------------
+
+def example_batch(dim: int = 2, B: int = 2, N: int = 4, seed: int = 0):
+    """(params, x_t, z, t, mask) with padding in the last batch."""
+    params = init_field_params(jax.random.key(seed), dim, CONTEXT_DIM, HIDDEN_SIZES)
+    keys = jax.random.split(jax.random.key(seed + 200), 3)
+    x_t = jax.random.normal(keys[0], (B, N, dim))
+    z = jax.random.normal(keys[1], (B, CONTEXT_DIM))
+    t = jax.random.uniform(keys[2], (B, 1))
+    mask = jnp.ones((B, N)).at[-1, N // 2:].set(0.0)
+    return params, x_t, z, t, mask
+
+
+@functools.partial(jax.jit, static_argnames="num_probes")
+def reference_loss_and_grad(params, x_t, z, t, mask, key, num_probes: int):
+    """(loss, grads, traces) of the exercise's loss, all from one compiled program."""
+    def loss_fn(p):
+        traces = hutchinson_traces(p, x_t, z, t, mask, key, num_probes=num_probes)
+        return masked_mean(traces, mask), traces
+
+    (loss, traces), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    return loss, grads, traces
+
+
+def loss_and_grad_of(fn, params, x_t, z, t, mask, key, num_probes: int):
+    """Call the learner's function and check the pair it returns against the package, same key."""
+    result = fn(params, x_t, z, t, mask, key, num_probes)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise Incorrect("divergence_loss_and_grad should return a pair (loss, grads); jax.value_and_grad "
+                        f"returns exactly that. Found {type(result).__name__}.")
+    loss, grads = result
+    loss = expect_array(loss, what="the loss", shape=(), why_shape="It is a mean over the real points: one number.")
+    expected_loss, expected_grads, traces = reference_loss_and_grad(params, x_t, z, t, mask, key, num_probes)
+    expected_loss, plain_mean = float(expected_loss), float(jnp.mean(traces))
+    if (np.isclose(float(loss), plain_mean, rtol=1e-5, atol=1e-7)
+            and not np.isclose(plain_mean, expected_loss, rtol=1e-5, atol=1e-7)):
+        raise Incorrect(f"The loss is the mean over all B*N points ({plain_mean:.5g}), padding included. Padded "
+                        "points (mask 0) are not data: average over the real points only, "
+                        f"sum(traces) / sum(mask), which gives {expected_loss:.5g}.")
+    expect_close(loss, expected_loss, what=f"the loss with num_probes={num_probes}", rtol=1e-5, atol=1e-7,
+                 why="Use hutchinson_traces(params, x_t, z, t, mask, key, num_probes=num_probes) with the key "
+                     "you are given, and average over the points where mask is 1.")
+    if not isinstance(grads, dict) or set(grads) != set(params):
+        found = (f"an array of shape {grads.shape}" if hasattr(grads, "shape") else type(grads).__name__)
+        why = (" That is the shape of x_t: the gradient was taken with respect to the points, not the parameters; "
+               "jax.value_and_grad differentiates the first argument of the function you give it."
+               if getattr(grads, "shape", None) == x_t.shape else "")
+        raise Incorrect(f"grads should have the structure of params, a dict with keys {sorted(params)}; found "
+                        f"{found}.{why}")
+    for name in sorted(params):
+        found = expect_array(grads[name], what=f"grads[{name!r}]", shape=params[name].shape)
+        expect_close(found, expected_grads[name], what=f"grads[{name!r}]", rtol=1e-4, atol=1e-6,
+                     why="Differentiate the loss you return, with the same key, with respect to params.")
+    return float(loss), grads
+
+
+def check_divergence_loss_and_grad(divergence_loss_and_grad) -> None:
+    require_callable(divergence_loss_and_grad, "divergence_loss_and_grad")
+    params, x_t, z, t, mask = example_batch()
+    loss_and_grad_of(divergence_loss_and_grad, params, x_t, z, t, mask, jax.random.key(3), num_probes=3)
+
+
+EXERCISES = (
+    Exercise("grad", "q1", "eps^T J eps with one jvp", "quadratic_form_jvp", 1, check_quadratic_form_jvp, (
+        "jax.jvp(f, (x,), (eps,)) returns a pair: f(x) and J eps.",
+        "The quadratic form is the dot product of eps with J eps.",
+        "_, J_eps = jax.jvp(f, (x,), (eps,)); return eps @ J_eps",
+    )),
+    Exercise("grad", "q2", "the exact divergence with jacfwd", "exact_divergence", 1, check_exact_divergence, (
+        "jax.jacfwd(fn) differentiates fn's first argument unless you pass argnums.",
+        "vector_field(params, x, z, t) has x as its second argument: argnums=1.",
+        "return jnp.trace(jax.jacfwd(vector_field, argnums=1)(params, x, z, t))",
+    )),
+    Exercise("grad", "q3", "eps^T J eps with one vjp", "quadratic_form_vjp", 1, check_quadratic_form_vjp, (
+        "jax.vjp(f, x) returns f(x) and a pullback; pullback(eps) is eps^T J.",
+        "The pullback returns a tuple with one entry per input of f: unpack it.",
+        "_, pullback = jax.vjp(f, x); (eps_J,) = pullback(eps); return eps_J @ eps",
+    )),
+    Exercise("grad", "q4", "value and gradient of the estimated divergence", "divergence_loss_and_grad", 2,
+             check_divergence_loss_and_grad, (
+        "Write the loss as a function of params first: the masked mean of hutchinson_traces(...).",
+        "Padded points (mask 0) get a trace of 0; divide the sum by jnp.sum(mask), not by B * N.",
+        "return jax.value_and_grad(loss_fn)(params), where loss_fn(p) computes the masked mean for parameters p.",
+    )),
+)

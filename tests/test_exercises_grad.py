@@ -1,0 +1,135 @@
+"""The grad exercises' checks and hidden tests: each typical mistake gets a specific message."""
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import nbformat
+import pytest
+
+from hutchinson_course.authoring.generate import has_solution
+from hutchinson_course.estimators.fields import vector_field
+from hutchinson_course.estimators.matrix_free import hutchinson_traces
+from hutchinson_course.exercises import exercise_set
+from hutchinson_course.exercises.exercise import solution_source
+from hutchinson_course.grading.hidden import grad as hidden
+
+q1, q2, q3, q4 = exercise_set("grad")
+
+
+def outcome(exercise, answer):
+    return exercise.evaluate({exercise.answer: answer})
+
+
+def jvp_form(f, x, eps):
+    return eps @ jax.jvp(f, (x,), (eps,))[1]
+
+
+def vjp_form(f, x, eps):
+    (eps_J,) = jax.vjp(f, x)[1](eps)
+    return eps_J @ eps
+
+
+def jacfwd_divergence(params, x, z, t):
+    return jnp.trace(jax.jacfwd(vector_field, argnums=1)(params, x, z, t))
+
+
+def loss_and_grad(params, x_t, z, t, mask, key, num_probes):
+    def loss_fn(p):
+        return jnp.sum(hutchinson_traces(p, x_t, z, t, mask, key, num_probes=num_probes)) / jnp.sum(mask)
+    return jax.value_and_grad(loss_fn)(params)
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("exercise", [q1, q2, q3, q4])
+def test_stubs_are_not_attempted(exercise):
+    assert outcome(exercise, stub).status == "not attempted"
+
+
+def test_q1_messages():
+    assert outcome(q1, jvp_form).passed
+    through_jacobian = lambda f, x, eps: eps @ jax.jacfwd(f)(x) @ eps
+    assert "the full Jacobian" in outcome(q1, through_jacobian).message
+    assert "that is J eps" in outcome(q1, lambda f, x, eps: jax.jvp(f, (x,), (eps,))[1]).message
+    assert "tangent output" in outcome(q1, lambda f, x, eps: eps @ jax.jvp(f, (x,), (eps,))[0]).message
+    off = outcome(q1, lambda f, x, eps: 2 * jvp_form(f, x, eps))
+    assert off.status == "failed" and "expected" in off.message and "found" in off.message
+
+
+def test_q2_messages():
+    assert outcome(q2, jacfwd_divergence).passed
+    jacrev_divergence = lambda params, x, z, t: jnp.trace(jax.jacrev(vector_field, argnums=1)(params, x, z, t))
+    assert outcome(q2, jacrev_divergence).passed
+    wrong_argument = lambda params, x, z, t: jax.jacfwd(vector_field)(params, x, z, t)
+    assert "argnums=1" in outcome(q2, wrong_argument).message
+    whole_jacobian = lambda params, x, z, t: jax.jacfwd(vector_field, argnums=1)(params, x, z, t)
+    assert "return its trace" in outcome(q2, whole_jacobian).message
+    summed = lambda params, x, z, t: jnp.sum(jax.jacfwd(vector_field, argnums=1)(params, x, z, t))
+    assert "sums only the diagonal" in outcome(q2, summed).message
+
+
+def test_q3_messages():
+    assert outcome(q3, vjp_form).passed
+    assert "reverse mode only" in outcome(q3, jvp_form).message
+    tuple_times_eps = lambda f, x, eps: jax.vjp(f, x)[1](eps) @ eps
+    assert "unpack it" in outcome(q3, tuple_times_eps).message
+    returns_tuple = lambda f, x, eps: jax.vjp(f, x)[1](eps)
+    assert "returned a tuple" in outcome(q3, returns_tuple).message
+    returns_row = lambda f, x, eps: jax.vjp(f, x)[1](eps)[0]
+    assert "dot product with eps" in outcome(q3, returns_row).message
+    through_jacobian = lambda f, x, eps: eps @ jax.jacrev(f)(x) @ eps
+    assert "the full Jacobian" in outcome(q3, through_jacobian).message
+
+
+def test_q4_messages():
+    assert outcome(q4, loss_and_grad).passed
+    only_grads = lambda *args: loss_and_grad(*args)[1]
+    assert "pair (loss, grads)" in outcome(q4, only_grads).message
+
+    def plain_mean(params, x_t, z, t, mask, key, num_probes):
+        loss_fn = lambda p: jnp.mean(hutchinson_traces(p, x_t, z, t, mask, key, num_probes=num_probes))
+        return jax.value_and_grad(loss_fn)(params)
+    assert "padding included" in outcome(q4, plain_mean).message
+
+    def gradient_in_points(params, x_t, z, t, mask, key, num_probes):
+        loss_fn = lambda x: jnp.sum(hutchinson_traces(params, x, z, t, mask, key, num_probes=num_probes)) / jnp.sum(mask)
+        return jax.value_and_grad(loss_fn)(x_t)
+    assert "with respect to the points" in outcome(q4, gradient_in_points).message
+
+    def other_key(params, x_t, z, t, mask, key, num_probes):
+        return loss_and_grad(params, x_t, z, t, mask, jax.random.key(123), num_probes)
+    assert "with the key" in outcome(q4, other_key).message
+
+
+@pytest.mark.parametrize("name,answer", [
+    ("q1", jvp_form), ("q2", jacfwd_divergence), ("q3", vjp_form), ("q4", loss_and_grad)])
+def test_hidden_tests_pass_the_reference_answers(name, answer):
+    tests = [getattr(hidden, test) for test in dir(hidden) if test.startswith(f"test_{name}_")]
+    assert len(tests) >= 2
+    for test in tests:
+        test(answer)
+
+
+def test_hidden_tests_catch_a_biased_gradient():
+    def biased(params, x_t, z, t, mask, key, num_probes):
+        loss, grads = loss_and_grad(params, x_t, z, t, mask, key, num_probes)
+        return loss, jax.tree.map(lambda g: 1.3 * g, grads)
+    with pytest.raises(AssertionError, match="biased"):
+        hidden.test_q4_gradient_is_unbiased_over_keys(biased)
+
+
+def test_printed_solutions_pass_their_checks():
+    """What q.solution() prints, run after the notebook's other cells, passes q's check."""
+    notebook = nbformat.read(pathlib.Path(__file__).resolve().parents[1] / "solutions" / "grad.ipynb", as_version=4)
+    namespace = {}
+    for cell in notebook.cells[1:]:
+        skip = has_solution(cell) or ".check()" in cell.source or "solution-only" in cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and not skip:
+            exec(cell.source, namespace)
+    for exercise in exercise_set("grad"):
+        assert exercise.evaluate(namespace).status == "not attempted"
+        exec(solution_source("grad", exercise.id), namespace)
+        assert exercise.evaluate(namespace).passed, exercise.id
