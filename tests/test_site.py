@@ -338,3 +338,143 @@ def test_search_and_index_offline(page_path, site, server, browser):
     finally:
         page.context.close()
     assert not visit.problems(), f"{page_path}:\n" + "\n".join(visit.problems())
+
+
+# The course widgets on the built site: with no kernel, moving a control redraws them (their rules
+# run in the browser), and they stay readable in the theme's dark mode. tests/test_widgets.py checks
+# the same rules against JAX; here they run inside the real pages, drawn by html-manager and anywidget.
+SHAPE_EXPLORER_PAGE = "book/vmap"
+DEVICE_VIEW_PAGE = "book/pmap"
+WIDGETS_PAGE = "book/widgets"  # all four widgets; tested once _toc.yml lists it
+
+# WCAG contrast ratio of an element's text against what is behind it: the backgrounds of the element
+# and its ancestors, translucent ones (the widgets' tints) composited over the first opaque one.
+_CONTRAST = """(element) => {
+    const rgba = (css) => {
+        const numbers = (css.match(/[\\d.]+/g) || []).map(Number);
+        const scale = css.startsWith("color(") ? 255 : 1;  // color(srgb r g b / a) has 0..1 channels
+        const [r, g, b] = numbers.slice(0, 3).map((v) => v * scale);
+        return [r, g, b, numbers.length > 3 ? numbers[3] : 1];
+    };
+    const luminance = ([r, g, b]) => {
+        const linear = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+    };
+    const layers = [];
+    let background = [255, 255, 255, 1];
+    for (let node = element; node; node = node.parentElement) {
+        const colour = rgba(getComputedStyle(node).backgroundColor);
+        if (colour[3] === 1) { background = colour; break; }
+        if (colour[3] > 0) layers.push(colour);
+    }
+    for (const [r, g, b, a] of layers.reverse()) {
+        background = [r * a + background[0] * (1 - a), g * a + background[1] * (1 - a),
+                      b * a + background[2] * (1 - a), 1];
+    }
+    const [light, dark] = [luminance(rgba(getComputedStyle(element).color)), luminance(background)]
+        .sort((a, b) => b - a);
+    return {ratio: (light + 0.05) / (dark + 0.05), background: luminance(background)};
+}"""
+
+
+def _page_with_widgets(browser, server, site, docname):
+    """Open a page and wait until every widget view saved in its notebook is drawn."""
+    if docname not in DOCNAMES:
+        pytest.skip(f"{docname} is not in _toc.yml")
+    views = _saved_widget_views(site, docname)
+    page, visit = _open(browser, f"{server}/{docname}.html")
+    page.wait_for_function(f"() => ({_RENDERED_VIEWS})().filter(Boolean).length >= {views}")
+    return page, visit
+
+
+def _drawn_shapes(widget) -> dict:
+    cells = widget.locator("td[data-argument]").evaluate_all(
+        "cells => cells.map(c => [c.dataset.level, c.dataset.argument, c.dataset.shape])")
+    return {(level, argument): [int(s) for s in shape.split(",") if s] for level, argument, shape in cells}
+
+
+def test_shape_explorer_redraws_without_a_kernel(site, server, browser):
+    from hutchinson_course.widgets.shape_explorer import labelled_levels
+
+    page, visit = _page_with_widgets(browser, server, site, SHAPE_EXPLORER_PAGE)
+    try:
+        widget = page.locator(".hc-shape-explorer").first
+        settings = {name: int(widget.get_by_role("slider", name=name, exact=True).input_value())
+                    for name in ("B", "N", "D", "Dc", "K")}
+        settings.update({name: widget.get_by_label(label, exact=True).input_value()
+                         for name, label in (("context_kind", "context"), ("strategy", "strategy"),
+                                             ("key_kind", "keys"))})
+        widget.get_by_role("slider", name="N", exact=True).focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        widget.get_by_label("strategy", exact=True).select_option("flatten")
+        settings.update(N=settings["N"] + 3, strategy="flatten")
+        expected = {(level["level"], argument): [size for _, size in axes]
+                    for level in labelled_levels(**settings) for argument, axes in level["shapes"].items()}
+        assert _drawn_shapes(widget) == expected
+        _settle(page, visit)
+    finally:
+        page.context.close()
+    assert not visit.problems(), "\n".join(visit.problems())
+
+
+def test_device_view_redraws_and_explains_without_a_kernel(site, server, browser):
+    from hutchinson_course.widgets.device_view import placement
+
+    page, visit = _page_with_widgets(browser, server, site, DEVICE_VIEW_PAGE)
+    try:
+        widget = page.locator(".hc-device-view").first
+        devices = widget.get_by_role("slider", name="devices", exact=True)
+        devices.fill("9")
+        with pytest.raises(ValueError) as error:
+            placement(9, int(widget.get_by_role("slider", name="B", exact=True).input_value()), 8)
+        assert widget.locator(".hc-message").inner_text() == str(error.value)
+        devices.fill("3")
+        widget.get_by_role("slider", name="B", exact=True).fill("7")
+        drawn = widget.locator("[data-device]").evaluate_all(
+            "ds => ds.map(d => Array.from(d.querySelectorAll('[data-row]'), r => Number(r.dataset.row)))")
+        assert drawn == [list(range(start, stop)) for start, stop in placement(3, 7, 8).blocks]
+        assert widget.locator("[data-device] .hc-padding").count() == placement(3, 7, 8).padding
+        _settle(page, visit)
+    finally:
+        page.context.close()
+    assert not visit.problems(), "\n".join(visit.problems())
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_widgets_are_readable_in_light_and_dark_themes(theme, site, server, browser):
+    page, visit = _page_with_widgets(browser, server, site, SHAPE_EXPLORER_PAGE)
+    try:
+        page.evaluate(f"() => {{ document.documentElement.dataset.theme = '{theme}'; }}")
+        widget = page.locator(".hc-shape-explorer").first
+        widget.scroll_into_view_if_needed()
+        texts = [widget.locator("legend").first, widget.locator("label").first, widget.locator(".hc-note"),
+                 widget.locator("td[data-argument] code").first, widget.locator(".hc-axis").first]
+        contrasts = [text.evaluate(_CONTRAST) for text in texts]
+        scheme = widget.locator("select").first.evaluate("s => getComputedStyle(s).colorScheme")
+    finally:
+        page.context.close()
+    page_is_dark = contrasts[0]["background"] < 0.2
+    assert page_is_dark == (theme == "dark"), f"the page did not switch to its {theme} theme"
+    low = [round(c["ratio"], 2) for c in contrasts if c["ratio"] < 4.5]
+    assert not low, f"{theme} theme: widget text below contrast 4.5:1 ({low})"
+    assert (scheme == "dark") == (theme == "dark"), f"{theme} theme: controls' color-scheme is {scheme!r}"
+
+
+def test_memory_and_probe_explorers_on_the_widgets_page(site, server, browser):
+    page, visit = _page_with_widgets(browser, server, site, WIDGETS_PAGE)
+    try:
+        memory = page.locator(".hc-memory-explorer").first
+        assert memory.locator('td[data-field="temporaries"][data-bytes]').count() == 3  # compiled at build
+        memory.get_by_role("slider", name="N", exact=True).focus()
+        page.keyboard.press("ArrowRight")
+        assert memory.locator(".hc-pending").count() == 9  # a setting the build did not compile
+        probes = page.locator(".hc-probe-explorer").first
+        before = probes.locator("rect[data-count]").evaluate_all("rs => rs.map(r => r.dataset.count)")
+        probes.get_by_label("probe kind", exact=True).select_option("gaussian")
+        after = probes.locator("rect[data-count]").evaluate_all("rs => rs.map(r => r.dataset.count)")
+        assert probes.locator("svg").get_attribute("data-kind") == "gaussian" and after != before
+        _settle(page, visit)
+    finally:
+        page.context.close()
+    assert not visit.problems(), "\n".join(visit.problems())
