@@ -1,0 +1,121 @@
+"""The benchmark command: it runs at a tiny size, writes the JSON it documents, and every ratio it
+reports is the quotient of the two measurements it names (medians for times and peaks).
+
+Its measurements themselves vary by machine and are not checked here, except where a quantity is
+certain: a bigger compiled temporary must show in the measured peak.
+"""
+
+import json
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from hutchinson_course import benchmark
+from hutchinson_course.benchmark import Problem
+
+SECTIONS = ("seed_vs_final", "strategies", "loop_vmap_jit", "floor", "matfree", "exact_vs_hutchinson")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("benchmark") / "results.json"
+    done = subprocess.run([sys.executable, "-m", "hutchinson_course.benchmark", "--out", str(out),
+                           "--large", "2,8,8", "--small", "1,3,4", "--dims", "2", "--repeats", "2",
+                           "--peak-repeats", "1", "--chunk-size", "3", "--num-probes", "4"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, json.loads(out.read_text())
+
+
+def value(measurement):
+    return measurement["median"] if isinstance(measurement, dict) else measurement
+
+
+def test_the_json_has_every_section_and_the_run_context(tiny_run):
+    _, results = tiny_run
+    assert set(results) == {"date", "machine", "versions", "settings", "sections"}
+    assert tuple(results["sections"]) == SECTIONS
+    assert results["versions"]["jax"] == jax.__version__
+    assert results["settings"] == {"repeats": 2, "peak_repeats": 1, "chunk_size": 3}
+    assert results["sections"]["seed_vs_final"]["problem"] == {"B": 2, "N": 8, "Dc": 8, "D": 2, "num_probes": 4,
+                                                               "hidden_sizes": [32, 32]}
+
+
+def test_ratios_are_quotients_of_the_measured_medians(tiny_run):
+    _, results = tiny_run
+    checked = 0
+    for name, section in results["sections"].items():
+        if "skipped" in section:
+            assert name == "matfree"
+            continue
+        for ratio in section["ratios"]:
+            measurements = section["measurements"]
+            top = value(measurements[ratio["numerator"]][ratio["quantity"]])
+            bottom = value(measurements[ratio["denominator"]][ratio["quantity"]])
+            assert ratio["value"] == pytest.approx(top / bottom, rel=1e-12)
+            checked += 1
+    assert checked >= 10
+
+
+def test_times_and_peaks_are_medians_with_their_spread(tiny_run):
+    _, results = tiny_run
+    for section in results["sections"].values():
+        for quantities in section.get("measurements", {}).values():
+            time = quantities["time"]
+            assert time["unit"] == "s" and time["repeats"] == 2 and time["median"] > 0 and time["spread"] >= 0
+    seed_vs_final = results["sections"]["seed_vs_final"]["measurements"]
+    if results["machine"]["peak_memory_measured"]:
+        for quantities in seed_vs_final.values():
+            assert quantities["peak_bytes"]["unit"] == "bytes" and quantities["peak_bytes"]["repeats"] == 1
+
+
+def test_the_compared_estimators_agree(tiny_run):
+    _, results = tiny_run
+    assert results["sections"]["seed_vs_final"]["max_abs_difference"] < 1e-4
+    matfree = results["sections"]["matfree"]
+    if "skipped" not in matfree:  # the same probes through matfree's estimator
+        assert matfree["max_abs_difference"] < 1e-4
+
+
+def test_the_printout_names_each_section_and_where_it_wrote(tiny_run):
+    stdout, results = tiny_run
+    for section in results["sections"].values():
+        assert section["title"] in stdout
+    assert "wrote " in stdout
+    if "skipped" in results["sections"]["matfree"]:
+        assert "skipped: matfree is not installed" in stdout
+
+
+def test_entry_buffers_lists_the_top_level_arrays_largest_first():
+    compiled = benchmark.compile_program(lambda a: jnp.sort(jnp.tanh(a @ a.T), axis=0) @ a, jnp.ones((64, 8)))
+    buffers = benchmark.entry_buffers(compiled)
+    assert buffers == sorted(buffers, key=lambda buffer: -buffer["bytes"])
+    assert all(buffer["bytes"] == 4 * int(jnp.prod(jnp.array(buffer["shape"]))) for buffer in buffers)
+    assert (64, 64) in [buffer["shape"] for buffer in buffers]  # the sorted (64, 64) matrix is held
+
+
+def test_time_interleaved_gives_one_timing_per_call():
+    calls = {"a": (jnp.sin, (jnp.ones(3),)), "b": (jnp.cos, (jnp.ones(3),))}
+    timings = benchmark.time_interleaved(calls, repeats=3)
+    assert set(timings) == {"a", "b"} and all(t.repeats == 3 and t.median > 0 for t in timings.values())
+
+
+@pytest.mark.skipif(not benchmark.peak_memory_supported(), reason="needs Linux's /proc/self/clear_refs")
+def test_the_measured_peak_follows_the_compiled_temporaries():
+    # The seed design's temporaries grow from about 2 MB to about 27 MB between these sizes; the run's
+    # peak must grow at least as much (it also holds what library fusions use besides).
+    small, large = Problem(8, 100, 64, num_probes=8), Problem(16, 200, 128, num_probes=8)
+    temps = [benchmark.compiled_stats(benchmark.compile_program(benchmark.estimator(benchmark.SEED_DESIGN, p),
+                                                                *p.inputs()))["temp_bytes"] for p in (small, large)]
+    peaks = [benchmark.peak_memory(benchmark.SEED_DESIGN, p).median for p in (small, large)]
+    assert peaks[1] - peaks[0] > 0.8 * (temps[1] - temps[0]) > 10 * 2**20
+
+
+def test_unknown_estimators_are_refused():
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        benchmark.estimator("tile/stacked", Problem(1, 2, 3))
+    with pytest.raises(ValueError, match="only memory_aware takes a chunk_size"):
+        benchmark.estimator("tile/split", Problem(1, 2, 3), chunk_size=2)

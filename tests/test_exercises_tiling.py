@@ -1,0 +1,143 @@
+"""The tiling exercises' checks and hidden tests: each typical mistake gets a specific message."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from hutchinson_course.estimators.fields import vector_field
+from hutchinson_course.estimators.memory_aware import context_projection as package_projection
+from hutchinson_course.estimators.memory_aware import field_from_projection, point_trace, split_field
+from hutchinson_course.exercises import exercise_set
+from hutchinson_course.grading.hidden import tiling as hidden
+
+q1, q2, q3, q4 = exercise_set("tiling")
+
+
+def outcome(exercise, answer):
+    return exercise.evaluate({exercise.answer: answer})
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("exercise", [q1, q2, q3, q4])
+def test_stubs_are_not_attempted(exercise):
+    assert outcome(exercise, stub).status == "not attempted"
+
+
+# q1 -------------------------------------------------------------------------------------
+
+def compiled_figures(fn, *args):
+    compiled = jax.jit(fn).lower(*args).compile()
+    return {"flops": compiled.cost_analysis()["flops"], "temp_bytes": compiled.memory_analysis().temp_size_in_bytes}
+
+
+def test_q1_messages():
+    assert outcome(q1, compiled_figures).passed
+
+    def before_optimization(fn, *args):
+        lowered = jax.jit(fn).lower(*args)
+        return {"flops": lowered.cost_analysis()["flops"], "temp_bytes": compiled_figures(fn, *args)["temp_bytes"]}
+
+    def argument_bytes(fn, *args):
+        compiled = jax.jit(fn).lower(*args).compile()
+        return {"flops": compiled.cost_analysis()["flops"],
+                "temp_bytes": compiled.memory_analysis().argument_size_in_bytes}
+
+    assert "before optimization" in outcome(q1, before_optimization).message
+    assert "arguments" in outcome(q1, argument_bytes).message
+    assert "keys 'flops' and 'temp_bytes'" in outcome(q1, lambda fn, *args: 1.0).message
+
+
+# q2 -------------------------------------------------------------------------------------
+
+def test_q2_messages():
+    assert outcome(q2, package_projection).passed
+
+    def first_rows(params, z, t):  # forgets that the D rows of x come first
+        return z @ params["w0"][:z.shape[0]] + jnp.reshape(t, ()) * params["w0"][-1] + params["b0"]
+
+    def without_bias(params, z, t):
+        return package_projection(params, z, t) - params["b0"]
+
+    def time_as_a_row(params, z, t):  # a (1,) time times a (1, H0) slice: shape (1, H0)
+        dim = params["w0"].shape[0] - z.shape[0] - 1
+        return (z @ params["w0"][dim:-1] + jnp.reshape(t, (1,)) * params["w0"][-1:] + params["b0"])
+
+    assert "come after the D rows for x" in outcome(q2, first_rows).message
+    assert "bias b0" in outcome(q2, without_bias).message
+    message = outcome(q2, time_as_a_row).message
+    assert "should have shape (16,), found (1, 16)" in message and "scalar" in message
+
+
+# q3 -------------------------------------------------------------------------------------
+
+def test_q3_messages():
+    assert outcome(q3, lambda fn, xs, c: jax.lax.map(fn, xs, batch_size=c)).passed
+
+    def python_loop(fn, xs, chunk_size):
+        return jnp.concatenate([jax.vmap(fn)(xs[i:i + chunk_size]) for i in range(0, xs.shape[0], chunk_size)])
+
+    assert "one element at a time" in outcome(q3, lambda fn, xs, c: jax.lax.map(fn, xs)).message
+    assert "unrolled into 3 copies" in outcome(q3, python_loop).message
+    assert "all 11 elements at once" in outcome(q3, lambda fn, xs, c: jax.vmap(fn)(xs)).message
+    dropped = outcome(q3, lambda fn, xs, c: jax.lax.map(fn, xs[:xs.shape[0] // c * c], batch_size=c))
+    assert dropped.status == "failed" and "should have shape (11, 4), found (8, 4)" in dropped.message
+
+
+# q4 -------------------------------------------------------------------------------------
+
+def hoisted(params, x_points, z_ctx, t_val, mask_points, keys, num_probes):
+    projection = package_projection(params, z_ctx, t_val)
+    one_point = lambda x, m, k: point_trace(lambda y: field_from_projection(params, y, projection), x, m, k,
+                                            num_probes=num_probes)
+    return jax.vmap(one_point)(x_points, mask_points, keys)
+
+
+def mapped_field(field):
+    """A per-point estimator of ``field`` that receives z tiled to every point."""
+    def batch_traces(params, x_points, z_ctx, t_val, mask_points, keys, num_probes):
+        z_tiled = jnp.repeat(z_ctx[None], x_points.shape[0], axis=0)
+        one_point = lambda x, z, m, k: point_trace(lambda y: field(params, y, z, t_val), x, m, k,
+                                                   num_probes=num_probes)
+        return jax.vmap(one_point)(x_points, z_tiled, mask_points, keys)
+    return batch_traces
+
+
+def test_q4_messages():
+    assert outcome(q4, hoisted).passed
+    assert "once per point" in outcome(q4, mapped_field(split_field)).message
+    assert "concatenates the context" in outcome(q4, mapped_field(vector_field)).message
+    unmasked = lambda params, x, z, t, mask, keys, p: hoisted(params, x, z, t, jnp.ones_like(mask), keys, p)
+    assert "must get exactly 0.0" in outcome(q4, unmasked).message
+    one_key = lambda params, x, z, t, mask, keys, p: hoisted(params, x, z, t, mask, jnp.repeat(keys[:1], len(keys)), p)
+    assert "same probes as point_trace" in outcome(q4, one_key).message
+
+
+# Hidden tests: the solutions pass them, a typical wrong answer does not ------------------
+
+SOLUTIONS = {"q1": compiled_figures, "q2": package_projection,
+             "q3": lambda fn, xs, c: jax.lax.map(fn, xs, batch_size=c), "q4": hoisted}
+
+
+@pytest.mark.parametrize("name", [name for name in dir(hidden) if name.startswith("test_")])
+def test_hidden_tests_pass_for_the_solutions(name):
+    getattr(hidden, name)(SOLUTIONS[name.split("_")[1]])
+
+
+def test_hidden_tests_catch_answers_that_only_fit_the_visible_check():
+    def arrays_only(fn, xs, chunk_size):  # reshapes by hand: fails on a pytree of inputs
+        full = xs.shape[0] // chunk_size * chunk_size
+        chunks = xs[:full].reshape(-1, chunk_size, *xs.shape[1:])
+        head = jax.lax.map(jax.vmap(fn), chunks).reshape(full, -1)
+        return jnp.concatenate([head, jax.vmap(fn)(xs[full:])]) if full < xs.shape[0] else head
+
+    assert outcome(q3, arrays_only).passed
+    with pytest.raises(Exception):
+        hidden.test_q3_pytrees_and_edge_chunks(arrays_only)
+
+    eight_probes = lambda params, x, z, t, mask, keys, num_probes: hoisted(params, x, z, t, mask, keys, 8)
+    assert outcome(q4, eight_probes).passed
+    with pytest.raises(Exception):
+        hidden.test_q4_other_batches(eight_probes)
