@@ -13,7 +13,7 @@ from hutchinson_course.authoring.generate import (SolutionMarkupError, exercise_
                                                  strip_solutions)
 from hutchinson_course.authoring.setup_cell import SOURCE_VARIABLE, setup_cell_source
 from hutchinson_course.authoring.setup_cells import course_notebooks, expected_setup_cell, first_code_cell
-from hutchinson_course.exercises import exercise_set
+from hutchinson_course.exercises import EXERCISE_SETS, exercise_set
 from hutchinson_course.exercises.exercise import solution_source
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -73,17 +73,18 @@ def test_solution_only_cells_are_left_out_of_the_exercise():
     assert [c.source for c in exercise_notebook(notebook).cells] == ["kept = 1"]
 
 
-def test_printed_solutions_pass_their_checks():
+@pytest.mark.parametrize("name", EXERCISE_SETS)
+def test_printed_solutions_pass_their_checks(name):
     """What q.solution() prints, run after the notebook's other cells, passes q's check."""
-    solutions = nbformat.read(ROOT / "solutions" / "jit.ipynb", as_version=4)
+    solutions = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
     namespace = {}
     for cell in solutions.cells[1:]:
         skip = has_solution(cell) or ".check()" in cell.source or "solution-only" in cell.metadata.get("tags", [])
         if cell.cell_type == "code" and not skip:
             exec(cell.source, namespace)
-    for exercise in exercise_set("jit"):
+    for exercise in exercise_set(name):
         assert exercise.evaluate(namespace).status == "not attempted"
-        exec(solution_source("jit", exercise.id), namespace)
+        exec(solution_source(name, exercise.id), namespace)
         assert exercise.evaluate(namespace).passed, exercise.id
 
 

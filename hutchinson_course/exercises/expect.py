@@ -72,3 +72,19 @@ def expect_scalar_within(found: Any, expected: float, tolerance: float, *, what:
         raise Incorrect(f"{what} should be within {tolerance:.3g} of {expected:.6g}, found {value:.6g}."
                         + _because(why))
     return value
+
+
+def value_shapes(jaxpr) -> set[tuple[int, ...]]:
+    """The shapes of every value a jaxpr computes, inside nested jaxprs (jit, scan, custom rules) too.
+
+    Checks use it to see *how* an answer computes, e.g. whether it forms a (D, D) Jacobian.
+    """
+    shapes = set()
+    for eqn in jaxpr.eqns:
+        shapes.update(tuple(v.aval.shape) for v in eqn.outvars if hasattr(v.aval, "shape"))
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    shapes |= value_shapes(inner)
+    return shapes

@@ -16,7 +16,7 @@ import numpy as np
 from ..estimators.fields import init_field_params, vector_field
 from ..estimators.matrix_free import hutchinson_traces, masked_mean
 from .exercise import Exercise
-from .expect import expect_array, expect_close
+from .expect import expect_array, expect_close, value_shapes
 from .outcome import Incorrect
 
 CONTEXT_DIM = 3
@@ -41,19 +41,6 @@ def require_callable(fn, name: str) -> None:
         raise Incorrect(f"`{name}` should be a function, found {type(fn).__name__}.")
 
 
-def array_shapes(jaxpr) -> set[tuple[int, ...]]:
-    """Shapes of every value computed in a jaxpr, including inside nested jaxprs (jit, custom rules)."""
-    shapes = set()
-    for eqn in jaxpr.eqns:
-        shapes.update(tuple(v.aval.shape) for v in eqn.outvars if hasattr(v.aval, "shape"))
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (tuple, list)) else (param,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    shapes |= array_shapes(inner)
-    return shapes
-
-
 def require_no_jacobian(fn, f, x, eps, name: str) -> None:
     """Fail if tracing fn(f, x, eps) computes a (D, D) array: the full Jacobian."""
     dim = x.shape[0]
@@ -62,7 +49,7 @@ def require_no_jacobian(fn, f, x, eps, name: str) -> None:
     except jax.errors.TracerArrayConversionError:
         raise Incorrect(f"`{name}` converts a traced value to a NumPy array (np.asarray, np.dot, ...): "
                         "use jax.numpy (jnp) so that JAX can trace it.") from None
-    if (dim, dim) in array_shapes(jaxpr):
+    if (dim, dim) in value_shapes(jaxpr):
         raise Incorrect(f"`{name}` computes a ({dim}, {dim}) array: the full Jacobian (jax.jacfwd, jax.jacrev or "
                         f"an identity matrix of basis vectors), which costs {dim} products. The point is to need "
                         "only one: a single jax.jvp or jax.vjp with eps.")

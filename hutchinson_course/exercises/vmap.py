@@ -16,7 +16,7 @@ import numpy as np
 
 from ..estimators import per_point
 from .exercise import Exercise
-from .expect import expect_array, expect_close
+from .expect import expect_array, expect_close, value_shapes
 from .outcome import Incorrect
 
 SIZES = {"B": 2, "N": 3, "D": 4, "Dc": 5, "K": 6}
@@ -104,18 +104,7 @@ def reference_traces(x_t, z, t, mask, keys, num_probes: int = NUM_PROBES):
 
 def intermediate_shapes(fn, *args) -> set[tuple[int, ...]]:
     """The shapes of every value computed when tracing ``fn(*args)``, inner jaxprs included."""
-    def walk(jaxpr):
-        shapes = set()
-        for eqn in jaxpr.eqns:
-            shapes.update(tuple(var.aval.shape) for var in eqn.outvars if hasattr(var.aval, "shape"))
-            for param in eqn.params.values():
-                for sub in param if isinstance(param, (tuple, list)) else (param,):
-                    inner = getattr(sub, "jaxpr", sub)
-                    if hasattr(inner, "eqns"):
-                        shapes |= walk(inner)
-        return shapes
-
-    return walk(jax.make_jaxpr(fn)(*args).jaxpr)
+    return value_shapes(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
 def check_traces(found, expected, *, what: str, mask, explain_mismatch=None) -> None:
