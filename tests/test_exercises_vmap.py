@@ -1,6 +1,5 @@
 """The vmap exercises' checks and hidden tests: each typical mistake gets a specific message."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
