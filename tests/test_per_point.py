@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from vmap_spy import recording_vmap_levels
 
 from hutchinson_course.estimators import per_point as pp
 from hutchinson_course.estimators.variance import estimator_tolerance, probe_variance
@@ -163,37 +164,6 @@ def test_bad_per_point_inputs_are_explained():
         pp.batched_hutchinson_trace(x_t, z, t, mask, key, strategy="loop")
 
 
-def record_vmap_levels(monkeypatch):
-    """Replace jax.vmap by a spy. Each vmap over the five per-point arguments records, outermost
-    first, the shapes that enter it ("entering"), the shapes its function receives ("inside") and
-    the shape it returns ("result"). The estimator's own vmap over probes (two arguments) is not recorded."""
-    real_vmap = jax.vmap
-    records = []
-
-    def record(kind, arrays):
-        if len(arrays) == len(pp.ARGUMENTS):
-            records.append((kind, dict(zip(pp.ARGUMENTS, (tuple(a.shape) for a in arrays)))))
-
-    def spy_vmap(fn, *args, **kwargs):
-        def inside(*point_args):
-            record("inside", point_args)
-            return fn(*point_args)
-
-        mapped = real_vmap(inside, *args, **kwargs)
-
-        def entering(*batched_args):
-            record("entering", batched_args)
-            result = mapped(*batched_args)
-            if len(batched_args) == len(pp.ARGUMENTS):
-                records.append(("result", {"traces": tuple(result.shape)}))
-            return result
-
-        return entering
-
-    monkeypatch.setattr(jax, "vmap", spy_vmap)
-    return records
-
-
 SHAPE_GRID = [  # (B, N, D, Dc, K): distinct sizes, so that a swapped axis cannot pass unnoticed
     (2, 3, 2, 4, 5),
     (1, 4, 3, 2, 3),
@@ -204,7 +174,7 @@ SHAPE_GRID = [  # (B, N, D, Dc, K): distinct sizes, so that a swapped axis canno
 @pytest.mark.parametrize("sizes", SHAPE_GRID)
 @pytest.mark.parametrize("context_kind, strategy, key_kind",
                          list(itertools.product(pp.CONTEXT_KINDS, pp.STRATEGIES, pp.KEY_KINDS)))
-def test_strategy_shapes_are_what_jax_sees(monkeypatch, sizes, context_kind, strategy, key_kind):
+def test_strategy_shapes_are_what_jax_sees(sizes, context_kind, strategy, key_kind):
     B, N, D, Dc, K = sizes
     x_t, z, t, mask = batch_inputs(B, N, D, Dc, K, context_kind)
     key = jax.random.key(0) if key_kind == "typed" else jax.random.PRNGKey(0)
@@ -220,9 +190,9 @@ def test_strategy_shapes_are_what_jax_sees(monkeypatch, sizes, context_kind, str
     assert shapes[0] == {"x": x_t.shape, "z": z.shape, "t": t.shape, "mask": mask.shape, "key": keys.shape}
 
     # The levels inside: trace the real estimator's code (not its jit cache) with jax.vmap spied on.
-    records = record_vmap_levels(monkeypatch)
     unjitted = functools.partial(pp.batched_hutchinson_trace.__wrapped__, num_probes=4, strategy=strategy)
-    jax.eval_shape(unjitted, x_t, z, t, mask, key)
+    with recording_vmap_levels(lambda array: tuple(array.shape)) as records:
+        jax.eval_shape(unjitted, x_t, z, t, mask, key)
     if strategy == "flatten":
         assert [kind for kind, _ in records] == ["entering", "inside", "result"]
         assert [shape for _, shape in records] == shapes[1:4]

@@ -21,7 +21,6 @@ import json
 import math
 import pathlib
 from contextlib import contextmanager
-from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +28,7 @@ import numpy as np
 import pytest
 import traitlets
 from test_site import browser, chromium  # noqa: F401 - fixtures, reused
+from vmap_spy import recording_vmap_levels
 
 from hutchinson_course.compilations import count_compilations
 from hutchinson_course.estimators import per_point, sharded
@@ -77,35 +77,10 @@ def _observed(frozen_settings: tuple) -> tuple:
     keys = jax.eval_shape(lambda k: jax.random.split(k, (B, N)), key)
     inputs = {name: described(a) for name, a in zip(per_point.ARGUMENTS, (x_t, z, t, mask, keys))}
 
-    # Spy on jax.vmap while tracing the real estimator: each vmap over the five per-point arguments
-    # records what enters it, what its function receives and what it returns. (The estimator's own
-    # vmap over the probes has two arguments and is left out.)
-    real_vmap = jax.vmap
-    records = []
-
-    def record(kind, arrays):
-        if len(arrays) == len(per_point.ARGUMENTS):
-            records.append((kind, dict(zip(per_point.ARGUMENTS, map(described, arrays)))))
-
-    def spy_vmap(fn, *args, **kwargs):
-        def inside(*point_args):
-            record("inside", point_args)
-            return fn(*point_args)
-
-        mapped = real_vmap(inside, *args, **kwargs)
-
-        def entering(*batched_args):
-            record("entering", batched_args)
-            result = mapped(*batched_args)
-            if len(batched_args) == len(per_point.ARGUMENTS):
-                records.append(("result", {"traces": described(result)}))
-            return result
-
-        return entering
-
     estimator = functools.partial(per_point.batched_hutchinson_trace.__wrapped__, num_probes=2,
                                   strategy=settings["strategy"])
-    with mock.patch.object(jax, "vmap", spy_vmap):
+    # The levels: what each vmap over the five per-point arguments sees while JAX traces the estimator.
+    with recording_vmap_levels(described) as records:
         output = {"traces": described(jax.eval_shape(estimator, x_t, z, t, mask, key))}
     kinds = [kind for kind, _ in records]
     if settings["strategy"] == "flatten":
