@@ -45,17 +45,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .estimators import per_point
-from .estimators.memory_aware import (
-    FIELDS,
-    context_projection,
-    field_from_projection,
-    memory_aware_traces,
-    point_trace,
-    split_field,
-    strategy_traces,
-)
-from .estimators.probes import sample_probes
+from .estimators import memory_aware, per_point
+from .estimators.core import sample_probes
+from .estimators.matrix_free import jvp_matvec
+from .estimators.memory_aware import FIELDS, context_projection, field_from_projection, split_field, strategy_traces
 from .timing import Timing
 
 SEED_DESIGN = "tile/concatenated"
@@ -106,7 +99,7 @@ def estimator(name: str, problem: Problem, chunk_size: int | None = None) -> Cal
     ("tile", "in_axes_none", "flatten") and a field ("concatenated", "split").
     """
     if name == MEMORY_AWARE:
-        return functools.partial(memory_aware_traces, num_probes=problem.num_probes, chunk_size=chunk_size)
+        return functools.partial(memory_aware.batch_traces, num_probes=problem.num_probes, chunk_size=chunk_size)
     strategy, _, field = name.partition("/")
     if name not in ESTIMATORS or chunk_size is not None:
         raise ValueError(f"estimator must be one of {ESTIMATORS} (only {MEMORY_AWARE} takes a chunk_size), "
@@ -323,9 +316,8 @@ def loop_vmap_jit(problem: Problem, *, repeats: int) -> dict:
     keys = jax.random.split(key, mask.shape)
     num_probes = problem.num_probes
 
-    def one_point(x_point, z_ctx, t_val, mask_val, point_key):
-        field_at = lambda x: split_field(params, x, z_ctx, t_val)
-        return point_trace(field_at, x_point, mask_val, point_key, num_probes=num_probes)
+    one_point = functools.partial(per_point.point_trace, num_probes=num_probes,
+                                  jacobian_matvec=jvp_matvec(functools.partial(split_field, params)))
 
     def python_loop(x_t, z, t, mask, keys):
         return jnp.array([[one_point(x_t[b, n], z[b], t[b, 0], mask[b, n], keys[b, n]) for n in range(problem.N)]
@@ -413,17 +405,6 @@ def matfree_comparison(problem: Problem, *, repeats: int) -> dict:
             "max_abs_difference": _largest_difference(outputs)}
 
 
-def exact_traces(params, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array) -> jax.Array:
-    """tr(J) at every point from the full Jacobian (jax.jacfwd, D jvps), the context projection
-    once per batch element. Shapes as in ``memory_aware_traces``; returns (B, N)."""
-    def batch_traces(x_points, z_ctx, t_val):
-        projection = context_projection(params, z_ctx, t_val)
-        jacobian = jax.jacfwd(lambda x: field_from_projection(params, x, projection))
-        return jax.vmap(lambda x: jnp.trace(jacobian(x)))(x_points)
-
-    return jnp.where(mask != 0, jax.vmap(batch_traces)(x_t, z, t), 0.0)
-
-
 def exact_vs_hutchinson(problem: Problem, dims: tuple[int, ...], *, repeats: int) -> dict:
     """Exact traces (D jvps per point) against the estimator (P jvps per point) for each D in ``dims``."""
     measurements, ratios = {}, []
@@ -431,7 +412,7 @@ def exact_vs_hutchinson(problem: Problem, dims: tuple[int, ...], *, repeats: int
         sized = dataclasses.replace(problem, D=dim)
         args = sized.inputs()
         exact, estimate = f"exact, D={dim}", f"hutchinson, D={dim}"
-        measured, _ = _compile_and_time({exact: (exact_traces, args[:-1]),
+        measured, _ = _compile_and_time({exact: (memory_aware.exact_traces, args[:-1]),
                                          estimate: (estimator(MEMORY_AWARE, sized), args)}, repeats=repeats)
         measurements.update(measured)
         ratios += [_ratio(measurements, q, exact, estimate) for q in ("time", "flops")]

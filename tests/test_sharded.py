@@ -19,7 +19,7 @@ def inputs(B, N=5, D=3, Dc=4, seed=0, context="global"):
 
 
 def single_device(x_t, z, t, mask, key):
-    traces = per_point.batched_hutchinson_trace(x_t, z, t, mask, key)
+    traces = per_point.batch_traces(x_t, z, t, mask, key)
     return traces, jnp.sum(jnp.where(mask, traces, 0.0)) / jnp.sum(mask)
 
 

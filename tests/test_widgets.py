@@ -77,7 +77,7 @@ def _observed(frozen_settings: tuple) -> tuple:
     keys = jax.eval_shape(lambda k: jax.random.split(k, (B, N)), key)
     inputs = {name: described(a) for name, a in zip(per_point.ARGUMENTS, (x_t, z, t, mask, keys))}
 
-    estimator = functools.partial(per_point.batched_hutchinson_trace.__wrapped__, num_probes=2,
+    estimator = functools.partial(per_point.batch_traces.__wrapped__, num_probes=2,
                                   strategy=settings["strategy"])
     # The levels: what each vmap over the five per-point arguments sees while JAX traces the estimator.
     with recording_vmap_levels(described) as records:

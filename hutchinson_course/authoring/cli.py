@@ -3,6 +3,7 @@
     hutchinson-author generate          exercises/ and solution data from solutions/
     hutchinson-author check             fail if anything generated is out of date
     hutchinson-author setup-cells       rewrite notebooks' first cells from the template
+    hutchinson-author package-cells     rewrite chapter cells that show package code from the package
     hutchinson-author execute NB...     re-execute notebooks in place (outputs and widget state)
     hutchinson-author build             all of the above in order, for every notebook
 """
@@ -16,13 +17,14 @@ import sys
 from .config import REPO_ROOT
 from .execute import execute_in_place
 from .generate import generate
+from .package_cells import sync_package_cells
 from .setup_cells import course_notebooks, sync_setup_cells
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hutchinson-author", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["generate", "check", "setup-cells", "execute", "build"])
+    parser.add_argument("command", choices=["generate", "check", "setup-cells", "package-cells", "execute", "build"])
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
     parser.add_argument("--root", type=pathlib.Path, default=REPO_ROOT)
     args = parser.parse_args(argv)
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("setup-cells", "build"):
         for path in sync_setup_cells(root, args.notebooks or None):
             print(f"setup cell rewritten: {path}")
+    if args.command in ("package-cells", "build"):
+        for path in sync_package_cells(root, args.notebooks or None):
+            print(f"package cells rewritten: {path}")
     if args.command == "execute" or args.command == "build":
         targets = args.notebooks or [p for p in course_notebooks(root) if p.parent.name != "exercises"]
         for path in targets:

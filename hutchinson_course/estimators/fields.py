@@ -1,8 +1,10 @@
 """A small neural vector field f(x, z, t), the kind a continuous normalizing flow learns.
 
 The field is a multilayer perceptron (tanh between layers) applied to the concatenation
-[x, z, t]. Its parameters are a plain dict of arrays, a pytree: ``jax.grad`` returns
-gradients with the same keys and shapes, and ``jax.tree.map`` updates them.
+[x, s, t], where s is the context's summary: the context vector itself for a global context
+z_ctx: (Dc,), the mean of its K vectors for a structured one, (K, Dc). Its parameters are a
+plain dict of arrays, a pytree: ``jax.grad`` returns gradients with the same keys and shapes,
+and ``jax.tree.map`` updates them.
 """
 
 from __future__ import annotations
@@ -35,9 +37,18 @@ def init_field_params(key: jax.Array, dim: int, context_dim: int,
     return params
 
 
+def context_summary(z_ctx: jax.Array) -> jax.Array:
+    """s: (Dc,). A global context z_ctx: (Dc,) is its own summary; a structured one, (K, Dc), is mean-pooled."""
+    if z_ctx.ndim == 1:
+        return z_ctx
+    if z_ctx.ndim == 2:
+        return z_ctx.mean(axis=0)
+    raise ValueError(f"z_ctx must be one context (Dc,) or (K, Dc), found shape {z_ctx.shape}")
+
+
 def vector_field(params: dict[str, jax.Array], x: jax.Array, z: jax.Array, t: jax.Array) -> jax.Array:
-    """f(x, z, t) for one point. x: (D,), z: (Dc,), t: () or (1,); returns (D,)."""
-    hidden = jnp.concatenate([x, z, jnp.reshape(t, (1,))])
+    """f(x, z, t) for one point. x: (D,), z: (Dc,) or (K, Dc), t: () or (1,); returns (D,)."""
+    hidden = jnp.concatenate([x, context_summary(z), jnp.reshape(t, (1,))])
     num_layers = len(params) // 2
     for layer in range(num_layers):
         hidden = hidden @ params[f"w{layer}"] + params[f"b{layer}"]

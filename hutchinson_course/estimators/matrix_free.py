@@ -1,101 +1,89 @@
-"""The grad chapter's milestone: a matrix-free Hutchinson estimator for a neural vector field.
+"""The grad chapter's layer: the Jacobian-vector product of a neural field, in the same estimator.
 
-The Jacobian J = df/dx of ``fields.vector_field`` is never formed: each probe costs one
-Jacobian-vector product (``jax.jvp``), and eps^T J eps is a dot product with it. The exact
-trace, from the full Jacobian by ``jax.jacfwd``, is the reference. Everything is a pure
-function of the field's parameters, so ``jax.grad`` differentiates the estimate with respect
-to them, as training a continuous normalizing flow requires.
+The vmap chapter's ``per_point.point_trace`` takes a ``jacobian_matvec``; here it is
+``jvp_matvec(field)``: each probe costs one Jacobian-vector product (``jax.jvp``) and the
+Jacobian J = df/dx is never formed. The mappings, the mask and the keys are the vmap chapter's.
+The exact trace uses the same products with the D basis vectors (what ``jax.jacfwd`` computes).
+Everything is a pure function of the field's parameters, so ``jax.grad`` differentiates the
+estimate with respect to them, as training a continuous normalizing flow requires.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from . import per_point
+from .core import masked_mean, point_keys
 from .fields import vector_field
-from .probes import sample_probes
+
+PointField = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]  # f(x (D,), z (Dc,) or (K, Dc), t ()) -> (D,)
 
 
-def quadratic_form_jvp(params, x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array,
-                       eps: jax.Array) -> jax.Array:
-    """eps^T J eps by one forward-mode product J eps. x_point, eps: (D,), z_ctx: (Dc,), t_val: () or (1,)."""
-    _, jacobian_times_eps = jax.jvp(lambda x: vector_field(params, x, z_ctx, t_val), (x_point,), (eps,))
-    return eps @ jacobian_times_eps
+def jvp_matvec(field: PointField):
+    """The ``jacobian_matvec`` of ``field``: (x_point, z_ctx, t_val) -> (v -> J v), J = df/dx at x_point.
 
-
-def quadratic_form_vjp(params, x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array,
-                       eps: jax.Array) -> jax.Array:
-    """eps^T J eps by one reverse-mode product eps^T J. Shapes as in ``quadratic_form_jvp``."""
-    _, pullback = jax.vjp(lambda x: vector_field(params, x, z_ctx, t_val), x_point)
-    (eps_times_jacobian,) = pullback(eps)  # the pullback returns one cotangent per input: a tuple
-    return eps_times_jacobian @ eps
-
-
-def field_jacobian(params, x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array) -> jax.Array:
-    """J = df/dx at one point, by forward mode (D Jacobian-vector products). Returns (D, D)."""
-    return jax.jacfwd(vector_field, argnums=1)(params, x_point, z_ctx, t_val)
-
-
-def exact_divergence(params, x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array) -> jax.Array:
-    """tr(J) at one point, from the full Jacobian. Returns ()."""
-    return jnp.trace(field_jacobian(params, x_point, z_ctx, t_val))
-
-
-def hutchinson_trace(params, x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array, mask_val: jax.Array,
-                     key: jax.Array, *, num_probes: int, probe_kind: str = "rademacher") -> jax.Array:
-    """Estimate tr(J) at one point as the mean of eps^T J eps over ``num_probes`` probes.
-
-    x_point: (D,), z_ctx: (Dc,), t_val: (), mask_val: () (0 marks padding), key: a typed key.
-    Returns (): the estimate, or 0 where mask_val is 0.
+    ``jax.jvp`` evaluates the field and its derivative along v in one forward pass. Mapped over
+    probes by vmap, the primal part does not depend on v, so it runs once for all of them.
     """
-    probes = sample_probes(key, num_probes, x_point.shape[0], probe_kind, x_point.dtype)  # (P, D)
-    samples = jax.vmap(quadratic_form_jvp, in_axes=(None, None, None, None, 0))(
-        params, x_point, z_ctx, t_val, probes)  # (P,)
-    return jnp.where(mask_val != 0, samples.mean(), 0.0)
+    def jacobian_matvec(x_point, z_ctx, t_val):
+        field_at = lambda x: field(x, z_ctx, t_val)
+        return lambda v: jax.jvp(field_at, (x_point,), (v,))[1]
+    return jacobian_matvec
 
 
-@functools.partial(jax.jit, static_argnames=("num_probes", "probe_kind"))
-def hutchinson_traces(params, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array, key: jax.Array,
-                      *, num_probes: int, probe_kind: str = "rademacher") -> jax.Array:
-    """Hutchinson estimates of tr(J) for every point of every batch.
+def vjp_matvec(field: PointField):
+    """The reverse-mode counterpart: (x_point, z_ctx, t_val) -> (v -> v^T J), one ``jax.vjp`` per probe.
 
-    x_t: (B, N, D), z: (B, Dc), t: (B, 1), mask: (B, N), key: one typed key, split into one
-    key per point. Returns traces: (B, N), zero where mask is 0. ``num_probes`` and
-    ``probe_kind`` are static: they decide the program.
+    For Hutchinson v^T J v = v^T (J v), so either product serves; the grad chapter compares their cost.
     """
-    keys = jax.random.split(key, mask.shape)  # (B, N)
-    per_point = functools.partial(hutchinson_trace, num_probes=num_probes, probe_kind=probe_kind)
-    over_points = jax.vmap(per_point, in_axes=(None, 0, None, None, 0, 0))  # z and t shared by N points
-    over_batches = jax.vmap(over_points, in_axes=(None, 0, 0, 0, 0, 0))
-    return over_batches(params, x_t, z, t[:, 0], mask, keys)  # t[:, 0]: (B,), so each point sees a scalar
+    def jacobian_matvec(x_point, z_ctx, t_val):
+        _, pullback = jax.vjp(lambda x: field(x, z_ctx, t_val), x_point)
+        return lambda v: pullback(v)[0]  # the pullback returns one cotangent per input: a tuple
+    return jacobian_matvec
+
+
+def neural_field(params) -> PointField:
+    """The neural field with its parameters bound: (x, z, t) -> f(x, z, t) of ``fields.vector_field``."""
+    return functools.partial(vector_field, params)
+
+
+@functools.partial(jax.jit, static_argnames=("num_probes", "probe_kind", "strategy"))
+def batch_traces(params, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array, key: jax.Array, *,
+                 num_probes: int, probe_kind: str = "rademacher", strategy: str = "in_axes_none") -> jax.Array:
+    """Hutchinson estimates of tr(df/dx) for every point of every batch: the vmap chapter's estimator
+    with the neural field's jvp.
+
+    x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), mask: (B, N), key: one key, split into one
+    key per point. Returns traces: (B, N), zero where mask is 0. ``num_probes``, ``probe_kind``
+    and ``strategy`` are static: they decide the program.
+    """
+    point_fn = functools.partial(per_point.point_trace, num_probes=num_probes, probe_kind=probe_kind,
+                                 jacobian_matvec=jvp_matvec(neural_field(params)))
+    return per_point.map_points(point_fn, x_t, z, t, mask, point_keys(key, mask.shape), strategy=strategy)
 
 
 @jax.jit
 def exact_traces(params, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array) -> jax.Array:
-    """Exact tr(J) for every point, by ``jax.jacfwd``. Shapes as in ``hutchinson_traces``; returns (B, N)."""
-    over_points = jax.vmap(exact_divergence, in_axes=(None, 0, None, None))
-    traces = jax.vmap(over_points, in_axes=(None, 0, 0, 0))(params, x_t, z, t[:, 0])
-    return jnp.where(mask != 0, traces, 0.0)
-
-
-def masked_mean(traces: jax.Array, mask: jax.Array) -> jax.Array:
-    """Mean of traces: (B, N) over the points where mask: (B, N) is nonzero. Returns ()."""
-    return jnp.sum(jnp.where(mask != 0, traces, 0.0)) / jnp.maximum(jnp.sum(mask != 0), 1)
+    """Exact tr(df/dx) for every point, from D jvps with the basis vectors. Shapes as in
+    ``batch_traces``; returns (B, N)."""
+    point_fn = functools.partial(per_point.exact_point_trace, jacobian_matvec=jvp_matvec(neural_field(params)))
+    return per_point.map_points(point_fn, x_t, z, t, mask)
 
 
 @functools.partial(jax.jit, static_argnames=("num_probes", "probe_kind"))
-def mean_divergence(params, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array, key: jax.Array,
+def divergence_loss(params, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array, key: jax.Array,
                     *, num_probes: int, probe_kind: str = "rademacher") -> jax.Array:
-    """The estimated divergence averaged over the real points of a batch: a training loss term. Returns ()."""
-    traces = hutchinson_traces(params, x_t, z, t, mask, key, num_probes=num_probes, probe_kind=probe_kind)
+    """The estimated divergence averaged over the real points of a batch: a loss term. Returns ()."""
+    traces = batch_traces(params, x_t, z, t, mask, key, num_probes=num_probes, probe_kind=probe_kind)
     return masked_mean(traces, mask)
 
 
 @jax.jit
-def exact_mean_divergence(params, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array) -> jax.Array:
+def exact_divergence_loss(params, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array) -> jax.Array:
     """The exact divergence averaged over the real points of a batch. Returns ()."""
     return masked_mean(exact_traces(params, x_t, z, t, mask), mask)
 

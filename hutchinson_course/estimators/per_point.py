@@ -1,13 +1,19 @@
-"""The vmap chapter's milestone: a per-point Hutchinson estimator, mapped over N points and B batches.
+"""The vmap chapter's layer: Hutchinson's estimator for one point, mapped over N points and B batches.
 
-The vector field is linear in x, f(x, z, t) = M(z, t) x + b(z, t), so its Jacobian is the
+``point_trace`` estimates the divergence at one point from the core (``core.hutchinson``) and a
+``jacobian_matvec``: a function of (x_point, z_ctx, t_val) that returns v -> J v. Here it is the
+explicit Jacobian of a linear field; the grad chapter passes the jvp of a neural field to the
+same ``point_trace`` and the same mappings, and the tiling chapter a field whose context is
+projected once per batch element.
+
+The vector field here is linear in x, f(x, z, t) = M(z, t) x + b(z, t), so its Jacobian is the
 explicit (D, D) matrix M(z, t) and the exact divergence is tr M(z, t). (The grad chapter
 replaces it by a neural field whose Jacobian is only available through products.) M depends
 on the context through a summary s: the context vector itself for a global context z_ctx: (Dc,),
 the mean of the K vectors for a structured context z_ctx: (K, Dc). Its parameters are small,
 fixed and drawn once per (D, Dc) from a fixed seed, like a trained network with frozen weights.
 
-``hutchinson_trace`` is written for one point. Three strategies map it to (B, N). With the same
+``point_trace`` is written for one point. Three strategies map it to (B, N). With the same
 keys they draw the same probes and return the same traces up to float32 rounding (they are
 different programs, which may sum in a different order):
 
@@ -27,7 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .probes import sample_probes
+from .core import exact_trace, hutchinson, masked, masked_mean, point_keys, sample_probes
+from .fields import context_summary
 
 CONTEXT_KINDS = ("global", "structured")
 STRATEGIES = ("tile", "in_axes_none", "flatten")
@@ -61,15 +68,6 @@ def field_parameters(dim: int, context_dim: int) -> FieldParameters:
     return FieldParameters(*(a.astype(np.float32) for a in (base, time, context, bias, bias_context)))
 
 
-def context_summary(z_ctx: jax.Array) -> jax.Array:
-    """s: (Dc,). A global context z_ctx: (Dc,) is its own summary; a structured one, (K, Dc), is mean-pooled."""
-    if z_ctx.ndim == 1:
-        return z_ctx
-    if z_ctx.ndim == 2:
-        return z_ctx.mean(axis=0)
-    raise ValueError(f"z_ctx must be one context (Dc,) or (K, Dc), found shape {z_ctx.shape}")
-
-
 def field_matrix(z_ctx: jax.Array, t_val: jax.Array, dim: int) -> jax.Array:
     """M(z, t): (D, D), the Jacobian of the field. z_ctx: (Dc,) or (K, Dc), t_val: (), dim: D."""
     summary = context_summary(z_ctx)
@@ -85,11 +83,6 @@ def vector_field(x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array) -> jax.
     summary = context_summary(z_ctx)
     params = field_parameters(x_point.shape[0], summary.shape[0])
     return field_matrix(z_ctx, t_val, x_point.shape[0]) @ x_point + params.bias + summary @ params.bias_context
-
-
-def quadratic_form(M: jax.Array, eps: jax.Array) -> jax.Array:
-    """eps^T M eps for one probe. M: (D, D), eps: (D,). Returns ()."""
-    return eps @ M @ eps
 
 
 def check_point_shapes(x_point, z_ctx, t_val, mask_val, key) -> None:
@@ -112,56 +105,64 @@ def check_point_shapes(x_point, z_ctx, t_val, mask_val, key) -> None:
                          f"found shape {key.shape} and dtype {key.dtype}: each point needs its own key")
 
 
-def hutchinson_trace(x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array, mask_val: jax.Array,
-                     key: jax.Array, *, num_probes: int = 16, probe_kind: str = "rademacher") -> jax.Array:
-    """Estimate the divergence tr M(z, t) at one point: the mean of eps^T M eps over num_probes probes.
+def linear_matvec(x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array):
+    """v -> M(z, t) v: the Jacobian-vector product of the linear field at one point.
+
+    x_point: (D,), z_ctx: (Dc,) or (K, Dc), t_val: (). The Jacobian of M x + b does not depend on
+    x, so the matrix is formed once and every probe multiplies it.
+    """
+    M = field_matrix(z_ctx, t_val, x_point.shape[0])  # (D, D)
+    return lambda v: M @ v
+
+
+def point_trace(x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array, mask_val: jax.Array, key: jax.Array, *,
+                num_probes: int = 16, probe_kind: str = "rademacher", jacobian_matvec=linear_matvec) -> jax.Array:
+    """Estimate the divergence tr J at one point: the mean of eps^T J eps over num_probes probes.
 
     x_point: (D,); z_ctx: (Dc,) or (K, Dc); t_val: (); mask_val: () with 0 (or False) marking a
     padding point; key: one typed key (shape ()), or one legacy uint32 key (shape (2,)).
-    Returns (): the estimate, or exactly 0.0 where mask_val is 0, so that padding adds nothing to
-    a sum of traces. (Under vmap a masked point is still computed: the mask selects the result.)
-    num_probes and probe_kind are keyword-only: bind them with functools.partial before mapping,
-    since vmap maps every keyword argument over axis 0.
+    Returns (): the estimate, or exactly 0.0 where mask_val is 0.
+    ``jacobian_matvec(x_point, z_ctx, t_val)`` returns v -> J v (default: the linear field's).
+    The keywords are keyword-only: bind them with functools.partial before mapping, since vmap
+    maps every keyword argument over axis 0.
     """
     check_point_shapes(x_point, z_ctx, t_val, mask_val, key)
-    M = field_matrix(z_ctx, t_val, x_point.shape[0])  # (D, D); for this field it does not depend on x
-    probes = sample_probes(key, num_probes, x_point.shape[0], probe_kind, M.dtype)  # (P, D)
-    samples = jax.vmap(quadratic_form, in_axes=(None, 0))(M, probes)  # (P,): the same M for every probe
-    return jnp.where(mask_val != 0, samples.mean(), 0.0)
+    probes = sample_probes(key, num_probes, x_point.shape[0], probe_kind, x_point.dtype)  # (P, D)
+    return masked(hutchinson(jacobian_matvec(x_point, z_ctx, t_val), probes), mask_val)
 
 
-# The three strategies. Each takes the per-point function and the batched inputs
-#   x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), mask: (B, N),
-#   keys: (B, N) typed keys (or (B, N, 2) legacy uint32 keys),
-# and returns traces: (B, N).
+# The three strategies. Each takes a per-point function point_fn(x_point, z_ctx, t_val, *per_point)
+# and the batched inputs x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), then the arrays
+# mapped point by point like x_t, (B, N, ...) each: the mask and the keys (B, N) for the estimator,
+# the mask alone for the exact trace. Each returns traces: (B, N).
 
-def traces_tiled(per_point_fn, x_t, z, t, mask, keys) -> jax.Array:
+def traces_tiled(point_fn, x_t, z, t, *point_args) -> jax.Array:
     """Tile z and t to (B, N, ...), then map every argument over axis 0: over B, then over N.
 
-    x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), mask: (B, N), keys: (B, N) -> (B, N).
+    x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), point_args: (B, N, ...) each -> (B, N).
     """
     num_points = x_t.shape[1]
     z_tiled = jnp.repeat(z[:, None], num_points, axis=1)  # (B, N, Dc) or (B, N, K, Dc)
     t_tiled = jnp.repeat(t, num_points, axis=1)  # (B, 1) -> (B, N)
-    over_points = jax.vmap(per_point_fn, in_axes=(0, 0, 0, 0, 0))
-    over_batches = jax.vmap(over_points, in_axes=(0, 0, 0, 0, 0))
-    return over_batches(x_t, z_tiled, t_tiled, mask, keys)
+    over_points = jax.vmap(point_fn, in_axes=0)
+    over_batches = jax.vmap(over_points, in_axes=0)
+    return over_batches(x_t, z_tiled, t_tiled, *point_args)
 
 
-def traces_in_axes_none(per_point_fn, x_t, z, t, mask, keys) -> jax.Array:
+def traces_in_axes_none(point_fn, x_t, z, t, *point_args) -> jax.Array:
     """Map z and t over B only: in_axes=None on the inner vmap shares them among the N points.
 
-    x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), mask: (B, N), keys: (B, N) -> (B, N).
+    x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), point_args: (B, N, ...) each -> (B, N).
     """
-    over_points = jax.vmap(per_point_fn, in_axes=(0, None, None, 0, 0))
-    over_batches = jax.vmap(over_points, in_axes=(0, 0, 0, 0, 0))
-    return over_batches(x_t, z, t[:, 0], mask, keys)  # t[:, 0]: (B,), so each point sees a scalar
+    over_points = jax.vmap(point_fn, in_axes=(0, None, None) + (0,) * len(point_args))
+    over_batches = jax.vmap(over_points, in_axes=0)
+    return over_batches(x_t, z, t[:, 0], *point_args)  # t[:, 0]: (B,), so each point sees a scalar
 
 
-def traces_flattened(per_point_fn, x_t, z, t, mask, keys) -> jax.Array:
+def traces_flattened(point_fn, x_t, z, t, *point_args) -> jax.Array:
     """Flatten B and N into one axis of B * N points, map once, and reshape the traces to (B, N).
 
-    x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), mask: (B, N), keys: (B, N) -> (B, N).
+    x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), point_args: (B, N, ...) each -> (B, N).
     """
     batch_size, num_points = x_t.shape[:2]
 
@@ -170,51 +171,55 @@ def traces_flattened(per_point_fn, x_t, z, t, mask, keys) -> jax.Array:
 
     z_flat = jnp.repeat(z, num_points, axis=0)  # row b * N + n holds z[b], as flatten(x_t) needs
     t_flat = jnp.repeat(t[:, 0], num_points)  # (B * N,)
-    traces = jax.vmap(per_point_fn)(flatten(x_t), z_flat, t_flat, flatten(mask), flatten(keys))
+    traces = jax.vmap(point_fn)(flatten(x_t), z_flat, t_flat, *map(flatten, point_args))
     return traces.reshape((batch_size, num_points) + traces.shape[1:])
 
 
 MAPPINGS = {"tile": traces_tiled, "in_axes_none": traces_in_axes_none, "flatten": traces_flattened}
 
 
-@functools.partial(jax.jit, static_argnames=("num_probes", "probe_kind", "strategy"))
-def batched_hutchinson_trace(x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array, key: jax.Array, *,
-                             num_probes: int = 16, probe_kind: str = "rademacher",
-                             strategy: str = "in_axes_none") -> jax.Array:
-    """Hutchinson estimates of the divergence for every point of every batch.
-
-    x_t: (B, N, D); z: (B, Dc) or (B, K, Dc); t: (B, 1); mask: (B, N); key: one key, split into
-    one key per point with jax.random.split(key, (B, N)). Returns traces: (B, N), exactly 0.0
-    where mask is 0. ``num_probes``, ``probe_kind`` and ``strategy`` are static.
-    """
+def map_points(point_fn, x_t, z, t, *point_args, strategy: str = "in_axes_none") -> jax.Array:
+    """Map ``point_fn`` to every point of every batch with one of the three strategies: (B, N)."""
     if strategy not in MAPPINGS:
         raise ValueError(f"strategy must be one of {STRATEGIES}, found {strategy!r}")
-    keys = jax.random.split(key, x_t.shape[:2])  # (B, N) typed keys, or (B, N, 2) from a legacy key
-    per_point_fn = functools.partial(hutchinson_trace, num_probes=num_probes, probe_kind=probe_kind)
-    return MAPPINGS[strategy](per_point_fn, x_t, z, t, mask, keys)
+    return MAPPINGS[strategy](point_fn, x_t, z, t, *point_args)
 
 
-def field_matrices(z: jax.Array, t: jax.Array, dim: int) -> jax.Array:
-    """M(z_b, t_b) for each batch: (B, D, D). z: (B, Dc) or (B, K, Dc), t: (B, 1), dim: D."""
-    return jax.vmap(lambda z_b, t_b: field_matrix(z_b, t_b, dim))(z, t[:, 0])
+@functools.partial(jax.jit, static_argnames=("num_probes", "probe_kind", "strategy"))
+def batch_traces(x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array, key: jax.Array, *,
+                 num_probes: int = 16, probe_kind: str = "rademacher", strategy: str = "in_axes_none") -> jax.Array:
+    """Hutchinson estimates of the divergence of the linear field for every point of every batch.
+
+    x_t: (B, N, D); z: (B, Dc) or (B, K, Dc); t: (B, 1); mask: (B, N); key: one key, split into
+    one key per point (``core.point_keys``). Returns traces: (B, N), exactly 0.0 where mask is 0.
+    ``num_probes``, ``probe_kind`` and ``strategy`` are static.
+    """
+    point_fn = functools.partial(point_trace, num_probes=num_probes, probe_kind=probe_kind)
+    return map_points(point_fn, x_t, z, t, mask, point_keys(key, mask.shape), strategy=strategy)
 
 
+def exact_point_trace(x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array, mask_val: jax.Array, *,
+                      jacobian_matvec=linear_matvec) -> jax.Array:
+    """tr J at one point, from D products with the basis vectors (``core.exact_trace``); 0.0 where
+    mask_val is 0. Shapes as in ``point_trace``."""
+    matvec = jacobian_matvec(x_point, z_ctx, t_val)
+    return masked(exact_trace(matvec, x_point.shape[0], x_point.dtype), mask_val)
+
+
+@jax.jit
 def exact_traces(x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array) -> jax.Array:
     """The exact divergence tr M(z_b, t_b) at every point: (B, N), 0.0 where mask is 0. Shapes as in
-    ``batched_hutchinson_trace``."""
-    per_batch = jnp.trace(field_matrices(z, t, x_t.shape[-1]), axis1=1, axis2=2)  # (B,)
-    return jnp.where(mask != 0, per_batch[:, None], 0.0)
+    ``batch_traces``."""
+    return map_points(exact_point_trace, x_t, z, t, mask)
 
 
-def mean_divergence(traces: jax.Array, mask: jax.Array) -> jax.Array:
-    """The mean of each batch's traces over its real points: (B,). traces, mask: (B, N).
+def batch_means(traces: jax.Array, mask: jax.Array) -> jax.Array:
+    """The mean of each batch element's traces over its real points: (B,). traces, mask: (B, N).
 
-    Padding points (mask 0) count neither in the sum nor in the number of points; a batch
-    without real points has mean divergence 0.
+    Padding counts neither in the sum nor in the number of points; all padding gives 0
+    (``core.masked_mean``).
     """
-    real = mask != 0
-    total = jnp.sum(jnp.where(real, traces, 0.0), axis=1)
-    return total / jnp.maximum(jnp.sum(real, axis=1), 1)
+    return masked_mean(traces, mask, axis=1)
 
 
 def strategy_shapes(*, B: int, N: int, D: int, Dc: int, K: int | None = None, context_kind: str = "global",

@@ -1,8 +1,8 @@
-"""The pmap chapter's milestone: the (B, N) traces computed across devices, three ways.
+"""The pmap chapter's layer: the (B, N) traces computed across devices, three ways.
 
-Each device runs the vmap chapter's estimator (``per_point.traces_in_axes_none``) on its block of
-batch elements. The per-point keys are split from one key for the whole (B, N) grid before the
-batch is divided, so every point gets the key it would get on one device and the traces equal
+Each device runs the vmap chapter's estimator (``per_point.point_trace`` mapped with
+``per_point.traces_in_axes_none``) on its block of batch elements. The per-point keys are split
+from one key for the whole (B, N) grid (``core.point_keys``) before the batch is divided, so every point gets the key it would get on one device and the traces equal
 the single-device result exactly.
 
 When B is not a multiple of the device count, the batch is padded with points whose mask is 0:
@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .per_point import hutchinson_trace, traces_in_axes_none
+from .core import masked_sum_and_count, mean_of_real, point_keys
+from .per_point import point_trace, traces_in_axes_none
 
 DEVICE_AXIS = "devices"
 
@@ -47,8 +48,8 @@ def pad_batch(arrays: tuple[jax.Array, ...], mask: jax.Array, multiple: int):
 
 def local_traces(x_t, z, t, mask, keys, num_probes, probe_kind):
     """One device's block: x_t (b, N, D), z (b, Dc) or (b, K, Dc), t (b, 1), mask (b, N), keys (b, N) -> (b, N)."""
-    per_point = functools.partial(hutchinson_trace, num_probes=num_probes, probe_kind=probe_kind)
-    return traces_in_axes_none(per_point, x_t, z, t, mask, keys)
+    point_fn = functools.partial(point_trace, num_probes=num_probes, probe_kind=probe_kind)
+    return traces_in_axes_none(point_fn, x_t, z, t, mask, keys)
 
 
 def local_traces_and_mean(x_t, z, t, mask, keys, num_probes, probe_kind):
@@ -58,10 +59,8 @@ def local_traces_and_mean(x_t, z, t, mask, keys, num_probes, probe_kind):
     the devices. (A ``pmean`` of per-device means would weigh a block with padding like a full one.)
     """
     traces = local_traces(x_t, z, t, mask, keys, num_probes, probe_kind)
-    real = mask != 0
-    total = jax.lax.psum(jnp.sum(jnp.where(real, traces, 0.0)), DEVICE_AXIS)
-    count = jax.lax.psum(jnp.sum(real), DEVICE_AXIS)
-    return traces, total / count
+    total, count = jax.lax.psum(masked_sum_and_count(traces, mask), DEVICE_AXIS)
+    return traces, mean_of_real(total, count)
 
 
 _pmapped = jax.pmap(local_traces_and_mean, axis_name=DEVICE_AXIS, static_broadcasted_argnums=(5, 6))
@@ -75,7 +74,7 @@ def pmap_traces(x_t, z, t, mask, key, *, num_probes: int = 16, probe_kind: str =
     Returns (traces (B, N), mean divergence ()).
     """
     num_devices = jax.local_device_count()
-    keys = jax.random.split(key, mask.shape)  # (B, N): the keys one device would use
+    keys = point_keys(key, mask.shape)  # (B, N): the keys one device would use
     (x_t, z, t, keys), mask, batch_size = pad_batch((x_t, z, t, keys), mask, num_devices)
     blocks = [device_blocks(a, num_devices) for a in (x_t, z, t, mask, keys)]
     traces, mean = _pmapped(*blocks, num_probes, probe_kind)
@@ -111,7 +110,7 @@ def unpad(traces: jax.Array, batch_size: int, mesh: Mesh) -> jax.Array:
 
 def shard_map_traces(x_t, z, t, mask, key, *, mesh: Mesh, num_probes: int = 16, probe_kind: str = "rademacher"):
     """The same result as ``pmap_traces``, with ``jax.shard_map`` over ``mesh`` inside ``jax.jit``."""
-    keys = jax.random.split(key, mask.shape)
+    keys = point_keys(key, mask.shape)
     (x_t, z, t, keys), mask, batch_size = pad_batch((x_t, z, t, keys), mask, mesh.size)
     sharded = shard_batch((x_t, z, t, mask, keys), mesh)
     traces, mean = _shard_mapped(*sharded, mesh=mesh, num_probes=num_probes, probe_kind=probe_kind)
@@ -121,15 +120,30 @@ def shard_map_traces(x_t, z, t, mask, key, *, mesh: Mesh, num_probes: int = 16, 
 @functools.partial(jax.jit, static_argnames=("num_probes", "probe_kind"))
 def _global_traces_and_mean(x_t, z, t, mask, keys, *, num_probes, probe_kind):
     traces = local_traces(x_t, z, t, mask, keys, num_probes, probe_kind)
-    real = mask != 0
-    return traces, jnp.sum(jnp.where(real, traces, 0.0)) / jnp.sum(real)
+    return traces, mean_of_real(*masked_sum_and_count(traces, mask))
 
 
 def jit_sharded_traces(x_t, z, t, mask, key, *, mesh: Mesh, num_probes: int = 16, probe_kind: str = "rademacher"):
     """The same result again, from the single-device program: the inputs carry shardings, and XLA
     partitions the computation (and inserts the cross-device sum the mean needs)."""
-    keys = jax.random.split(key, mask.shape)
+    keys = point_keys(key, mask.shape)
     (x_t, z, t, keys), mask, batch_size = pad_batch((x_t, z, t, keys), mask, mesh.size)
     traces, mean = _global_traces_and_mean(*shard_batch((x_t, z, t, mask, keys), mesh),
                                            num_probes=num_probes, probe_kind=probe_kind)
     return unpad(traces, batch_size, mesh), mean
+
+
+def shard_over_batch(fn, mesh: Mesh, num_replicated: int = 0):
+    """``jax.shard_map`` of ``fn`` over the batch axis of ``mesh``, for any block estimator.
+
+    ``fn(*replicated, *batched)`` is called on each device with the first ``num_replicated``
+    arguments whole (parameters, P()) and the rest cut into blocks of batch elements
+    (P("devices")); its output, (b, N) per device, is the (B, N) traces sharded the same way.
+    No collective is needed: every point is computed where its batch element lives.
+    """
+    def specs(*args):
+        return tuple(PartitionSpec() if i < num_replicated else PartitionSpec(DEVICE_AXIS) for i in range(len(args)))
+
+    def mapped(*args):
+        return jax.shard_map(fn, mesh=mesh, in_specs=specs(*args), out_specs=PartitionSpec(DEVICE_AXIS))(*args)
+    return mapped

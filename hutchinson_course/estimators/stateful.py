@@ -1,12 +1,14 @@
-"""The stateful vmap chapter's milestone: the matrix-free estimator with brainstate, and no keys.
+"""The stateful vmap chapter's layer: the same estimator, with its keys from brainstate's random state.
 
 The grad chapter's neural field becomes a ``brainstate.nn.Module`` whose weights live in
 ``ParamState``; its probes come from brainstate's global random state, which
 ``brainstate.transform.vmap2`` splits into one key per mapped element. Nobody passes a key:
-``brainstate.random.seed`` makes a run reproducible, and every call draws new probes.
+``brainstate.random.seed`` makes a run reproducible, and every call draws new probes. Only the key
+source changes: ``point_trace`` is the grad chapter's ``per_point.point_trace`` with
+``jvp_matvec``, given a key split from brainstate's state instead of a key argument.
 
 The architecture and the weights are those of ``fields.init_field_params`` and
-``fields.vector_field``, so this estimator and ``matrix_free.hutchinson_traces`` (explicit keys)
+``fields.vector_field``, so this estimator and ``matrix_free.batch_traces`` (explicit keys)
 can be compared on the same field: ``distribution_z_scores`` measures, in standard errors,
 how far apart the means and the variances of their repeated estimates are.
 """
@@ -20,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import matrix_free
-from .probes import sample_probes
+from . import matrix_free, per_point
+from .fields import context_summary
 
 
 class Dense(brainstate.nn.Module):
@@ -50,8 +52,8 @@ class NeuralField(brainstate.nn.Module):
         self.layers = [Dense(params[f"w{layer}"], params[f"b{layer}"]) for layer in range(num_layers)]
 
     def __call__(self, x: jax.Array, z: jax.Array, t: jax.Array) -> jax.Array:
-        """f(x, z, t) for one point. x: (D,), z: (Dc,), t: () or (1,); returns (D,)."""
-        hidden = jnp.concatenate([x, z, jnp.reshape(t, (1,))])
+        """f(x, z, t) for one point. x: (D,), z: (Dc,) or (K, Dc), t: () or (1,); returns (D,)."""
+        hidden = jnp.concatenate([x, context_summary(z), jnp.reshape(t, (1,))])
         for layer, dense in enumerate(self.layers):
             hidden = dense(hidden)
             if layer < len(self.layers) - 1:
@@ -67,66 +69,52 @@ class NeuralField(brainstate.nn.Module):
         return values
 
 
-def draw_probes(num_probes: int, dim: int, probe_kind: str = "rademacher", dtype=jnp.float32) -> jax.Array:
-    """probes: (num_probes, dim), drawn with a key split from brainstate's random state.
-
-    ``brainstate.random.split_key()`` advances the global state and returns a fresh key; inside
-    ``vmap2`` that state holds one key per element, so every element draws its own probes.
-    (``brainstate.random.normal`` and its siblings do the same split internally.)
-    """
-    return sample_probes(brainstate.random.split_key(), num_probes, dim, probe_kind, dtype)
-
-
 def point_trace(field: NeuralField, x_point: jax.Array, z_ctx: jax.Array, t_val: jax.Array,
                 mask_val: jax.Array, *, num_probes: int, probe_kind: str = "rademacher") -> jax.Array:
     """Estimate tr(df/dx) at one point: the mean of eps^T J eps, one jvp per probe.
 
-    x_point: (D,), z_ctx: (Dc,), t_val: () or (1,), mask_val: () (0 marks padding).
-    Returns (): the estimate, or 0 where mask_val is 0. No key: the probes come from brainstate.
+    x_point: (D,), z_ctx: (Dc,) or (K, Dc), t_val: (), mask_val: () (0 marks padding).
+    Returns (): the estimate, or 0 where mask_val is 0. No key argument: the key is split from
+    brainstate's random state, and the rest is ``per_point.point_trace`` with the field's jvp.
     """
-    probes = draw_probes(num_probes, x_point.shape[0], probe_kind, x_point.dtype)  # (P, D)
-    field_at = lambda x: field(x, z_ctx, t_val)
-
-    def quadratic_form(eps):  # eps^T J eps, J never formed
-        return eps @ jax.jvp(field_at, (x_point,), (eps,))[1]
-
-    samples = jax.vmap(quadratic_form)(probes)  # (P,): drawing happened above, outside this vmap
-    return jnp.where(mask_val, samples.mean(), 0.0)
+    key = brainstate.random.split_key()  # the one change from the grad chapter's estimator
+    return per_point.point_trace(x_point, z_ctx, t_val, mask_val, key, num_probes=num_probes,
+                                 probe_kind=probe_kind, jacobian_matvec=matrix_free.jvp_matvec(field))
 
 
 @functools.partial(brainstate.transform.jit, static_argnums=0, static_argnames=("num_probes", "probe_kind"))
-def hutchinson_traces(field: NeuralField, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array, *,
+def batch_traces(field: NeuralField, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array, *,
                       num_probes: int, probe_kind: str = "rademacher") -> jax.Array:
     """Hutchinson estimates of tr(df/dx) for every point of every batch, with no key.
 
-    field: a NeuralField, x_t: (B, N, D), z: (B, Dc), t: (B, 1), mask: (B, N). Returns traces:
+    field: a NeuralField, x_t: (B, N, D), z: (B, Dc) or (B, K, Dc), t: (B, 1), mask: (B, N). Returns traces:
     (B, N), zero where mask is 0. Nested vmap2 (points, then batches) gives every point its own
     probes. Compiled with brainstate.transform.jit: the field is static (each field object
     compiles its own program; new weight values do not recompile), and so are ``num_probes``
     and ``probe_kind``.
     """
-    per_point = functools.partial(point_trace, field, num_probes=num_probes, probe_kind=probe_kind)
-    over_points = brainstate.transform.vmap2(per_point, in_axes=(0, None, None, 0))  # z, t shared by N points
+    point_fn = functools.partial(point_trace, field, num_probes=num_probes, probe_kind=probe_kind)
+    over_points = brainstate.transform.vmap2(point_fn, in_axes=(0, None, None, 0))  # z, t shared by N points
     over_batches = brainstate.transform.vmap2(over_points, in_axes=(0, 0, 0, 0))
-    return over_batches(x_t, z, t, mask)
+    return over_batches(x_t, z, t[:, 0], mask)  # t[:, 0]: (B,), so each point sees a scalar
 
 
 @functools.partial(brainstate.transform.jit, static_argnums=(0, 5), static_argnames=("num_probes", "probe_kind"))
 def repeated_traces(field: NeuralField, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array,
                     repeats: int, *, num_probes: int, probe_kind: str = "rademacher") -> jax.Array:
-    """``repeats`` independent estimates at once: (repeats, B, N). Shapes as in ``hutchinson_traces``.
+    """``repeats`` independent estimates at once: (repeats, B, N). Shapes as in ``batch_traces``.
 
     A vmap2 over nothing but a size (in_axes=None, axis_size=repeats): each repetition gets its own
     key, as successive calls would. ``repeats`` is static.
     """
     def one_estimate():
-        return hutchinson_traces(field, x_t, z, t, mask, num_probes=num_probes, probe_kind=probe_kind)
+        return batch_traces(field, x_t, z, t, mask, num_probes=num_probes, probe_kind=probe_kind)
 
     return brainstate.transform.vmap2(one_estimate, in_axes=None, axis_size=repeats)()
 
 
 def exact_traces(field: NeuralField, x_t: jax.Array, z: jax.Array, t: jax.Array, mask: jax.Array) -> jax.Array:
-    """Exact tr(df/dx) for every point, by jacfwd on the field's current weights. Returns (B, N)."""
+    """Exact tr(df/dx) for every point, on the field's current weights (``matrix_free.exact_traces``). Returns (B, N)."""
     return matrix_free.exact_traces(field.param_values(), x_t, z, t, mask)
 
 

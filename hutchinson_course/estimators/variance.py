@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .probes import PROBE_KINDS
+from .core import PROBE_KINDS
 
 
 def probe_variance(A, probe_kind: str) -> float:

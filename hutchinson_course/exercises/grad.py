@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..estimators.fields import init_field_params, vector_field
-from ..estimators.matrix_free import hutchinson_traces, masked_mean
+from ..estimators.core import masked_mean
+from ..estimators.matrix_free import batch_traces
 from .exercise import Exercise
 from .expect import expect_array, expect_close, value_shapes
 from .outcome import Incorrect
@@ -170,7 +171,7 @@ def example_batch(dim: int = 2, B: int = 2, N: int = 4, seed: int = 0):
 def reference_loss_and_grad(params, x_t, z, t, mask, key, num_probes: int):
     """(loss, grads, traces) of the exercise's loss, all from one compiled program."""
     def loss_fn(p):
-        traces = hutchinson_traces(p, x_t, z, t, mask, key, num_probes=num_probes)
+        traces = batch_traces(p, x_t, z, t, mask, key, num_probes=num_probes)
         return masked_mean(traces, mask), traces
 
     (loss, traces), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -193,7 +194,7 @@ def loss_and_grad_of(fn, params, x_t, z, t, mask, key, num_probes: int):
                         "points (mask 0) are not data: average over the real points only, "
                         f"sum(traces) / sum(mask), which gives {expected_loss:.5g}.")
     expect_close(loss, expected_loss, what=f"the loss with num_probes={num_probes}", rtol=1e-5, atol=1e-7,
-                 why="Use hutchinson_traces(params, x_t, z, t, mask, key, num_probes=num_probes) with the key "
+                 why="Use batch_traces(params, x_t, z, t, mask, key, num_probes=num_probes) with the key "
                      "you are given, and average over the points where mask is 1.")
     if not isinstance(grads, dict) or set(grads) != set(params):
         found = (f"an array of shape {grads.shape}" if hasattr(grads, "shape") else type(grads).__name__)
@@ -233,7 +234,7 @@ EXERCISES = (
     )),
     Exercise("grad", "q4", "value and gradient of the estimated divergence", "divergence_loss_and_grad", 2,
              check_divergence_loss_and_grad, (
-        "Write the loss as a function of params first: the masked mean of hutchinson_traces(...).",
+        "Write the loss as a function of params first: the masked mean of batch_traces(...).",
         "Padded points (mask 0) get a trace of 0; divide the sum by jnp.sum(mask), not by B * N.",
         "return jax.value_and_grad(loss_fn)(params), where loss_fn(p) computes the masked mean for parameters p.",
     )),

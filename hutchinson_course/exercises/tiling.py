@@ -15,7 +15,8 @@ from jax.extend.core import subjaxprs
 
 from ..estimators.fields import init_field_params, vector_field
 from ..estimators.memory_aware import context_projection as context_projection_reference
-from ..estimators.memory_aware import field_from_projection, point_trace
+from ..estimators.memory_aware import field_from_projection, projected_matvec
+from ..estimators.per_point import point_trace
 from .exercise import Exercise
 from .expect import expect_array, expect_close
 from .outcome import Incorrect
@@ -218,8 +219,8 @@ def batch_traces_reference(params, x_points, z_ctx, t_val, mask_points, keys, nu
     projection = context_projection_reference(params, z_ctx, t_val)
 
     def one_point(x_point, mask_val, key):
-        return point_trace(lambda x: field_from_projection(params, x, projection), x_point, mask_val, key,
-                           num_probes=num_probes)
+        return point_trace(x_point, projection, jnp.reshape(t_val, ()), mask_val, key, num_probes=num_probes,
+                           jacobian_matvec=projected_matvec(params))
 
     return jax.vmap(one_point)(x_points, mask_points, keys)
 
@@ -282,8 +283,9 @@ EXERCISES = (
     Exercise("tiling", "q4", "an estimator that hoists the context", "batch_traces", 2, check_batch_traces, (
         "context_projection(params, z_ctx, t_val) depends on the batch element only: compute it once, before "
         "mapping over the points.",
-        "For one point, point_trace(lambda x: field_from_projection(params, x, projection), x_point, mask_val, key, "
-        "num_probes=num_probes) is the estimate.",
+        "For one point, per_point.point_trace(x_point, projection, jnp.reshape(t_val, ()), mask_val, key, "
+        "num_probes=num_probes, jacobian_matvec=memory_aware.projected_matvec(params)) is the estimate: the "
+        "projection takes the place of the context.",
         "Map that over (x_points, mask_points, keys) with jax.vmap; the projection is closed over, so every point "
         "shares it, as in_axes=None would do.",
     )),

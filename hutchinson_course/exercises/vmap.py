@@ -89,7 +89,7 @@ def batch_inputs(context_kind: str = "global", key_kind: str = "typed", seed: in
 
 
 def estimator(num_probes: int = NUM_PROBES):
-    return functools.partial(per_point.hutchinson_trace, num_probes=num_probes)
+    return functools.partial(per_point.point_trace, num_probes=num_probes)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -6,7 +6,7 @@ For B, N and Dc (sliders), each of the vmap chapter's strategies shows
   as in the shape explorer; tiling and flattening copy z and t to every point), computed in the
   browser by ``shapes.js``, so they follow the sliders on the static website too;
 - what ``jax.jit(...).lower(...).compile().memory_analysis()`` reports for
-  ``per_point.batched_hutchinson_trace`` with those settings: arguments, output and temporaries.
+  ``per_point.batch_traces`` with those settings: arguments, output and temporaries.
 
 Compiling takes seconds, so ``compiled_memory`` is cached on the settings: returning to settings
 already seen compiles nothing. Compiled figures need a kernel; the static website shows those
@@ -50,9 +50,9 @@ def input_structs(B: int, N: int, D: int, Dc: int) -> tuple:
 @functools.lru_cache(maxsize=256)
 def compiled_memory(strategy: str, B: int, N: int, Dc: int, D: int = DIM,
                     num_probes: int = NUM_PROBES) -> CompiledMemory | None:
-    """Compile ``per_point.batched_hutchinson_trace`` for these settings (once: the result is cached)
+    """Compile ``per_point.batch_traces`` for these settings (once: the result is cached)
     and return its memory analysis, or None on a backend that reports none."""
-    lowered = per_point.batched_hutchinson_trace.lower(*input_structs(B, N, D, Dc), num_probes=num_probes,
+    lowered = per_point.batch_traces.lower(*input_structs(B, N, D, Dc), num_probes=num_probes,
                                                        strategy=strategy)
     stats = lowered.compile().memory_analysis()
     if stats is None:

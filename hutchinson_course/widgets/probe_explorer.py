@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import traitlets
 
-from ..estimators.probes import PROBE_KINDS, sample_probes
+from ..estimators.core import PROBE_KINDS, sample_probes
 from ..estimators.variance import probe_variance
 from . import assets
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hutchinson_course.estimators.fields import vector_field
-from hutchinson_course.estimators.matrix_free import exact_mean_divergence, gradient_z_scores
+from hutchinson_course.estimators.matrix_free import exact_divergence_loss, gradient_z_scores
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.grad import (
     field_function,
@@ -95,7 +95,7 @@ def test_q4_gradient_is_unbiased_over_keys(divergence_loss_and_grad):
     params, x_t, z, t, mask = example_batch(seed=8)
     keys = jax.random.split(jax.random.key(9), 300)
     grads = jax.jit(jax.vmap(lambda key: divergence_loss_and_grad(params, x_t, z, t, mask, key, 1)[1]))(keys)
-    exact = jax.grad(exact_mean_divergence)(params, x_t, z, t, mask)
+    exact = jax.grad(exact_divergence_loss)(params, x_t, z, t, mask)
     worst = max(float(leaf.max()) for leaf in jax.tree.leaves(gradient_z_scores(grads, exact)))
     # A few hundred entries; a correct, unbiased gradient stays within 5 standard errors.
     if worst >= 5:

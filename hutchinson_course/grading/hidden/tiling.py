@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hutchinson_course.estimators.memory_aware import context_projection as context_projection_reference
-from hutchinson_course.estimators.memory_aware import memory_aware_traces
+from hutchinson_course.estimators import memory_aware
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.outcome import Incorrect
 from hutchinson_course.exercises.tiling import (
@@ -90,6 +90,6 @@ def test_q4_mapped_over_batches_equals_the_package(batch_traces):
     expected = jax.vmap(lambda x, z_b, t_b, m, k: batch_traces_reference(params, x, z_b, t_b, m, k, 6))(
         x_t, z, t, mask, keys)
     expect_close(found, expected, what="batch_traces mapped over 3 batch elements", rtol=1e-5, atol=1e-5)
-    package = memory_aware_traces(params, x_t, z, t, mask, jax.random.key(9), num_probes=6)
-    expect_close(found, package, what="batch_traces mapped over 3 batch elements, against memory_aware_traces",
+    package = memory_aware.batch_traces(params, x_t, z, t, mask, jax.random.key(9), num_probes=6)
+    expect_close(found, package, what="batch_traces mapped over 3 batch elements, against memory_aware.batch_traces",
                  rtol=1e-5, atol=1e-5)
