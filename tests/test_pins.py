@@ -36,3 +36,8 @@ def test_the_pins_satisfy_the_package_ranges():
         assert pinned is not None, f"{needed.name} is a dependency of the package but not pinned"
         version = next(iter(pinned.specifier)).version
         assert needed.specifier.contains(version), f"pinned {pinned} does not satisfy {needed}"
+
+
+def test_jupyterlab_is_pinned_for_make_lab():
+    pins = {Requirement(line).name.lower() for line in requirement_pins()}
+    assert {"jupyterlab", "ipykernel"} <= pins, "`make lab` needs JupyterLab and ipykernel pinned"

@@ -4,8 +4,13 @@ In Colab it installs the course package (which brings brainstate) when either is
 from the tag or commit set in _config.yml; ``HUTCHINSON_COURSE_SOURCE`` overrides where it
 comes from (the tests point it at a locally built wheel). A notebook whose metadata asks for
 ``hutchinson_course.devices`` also gets that many simulated CPU devices, set before JAX is
-imported because XLA reads the flag once, at start-up. Locally, with everything installed,
-the cell prints nothing and installs nothing.
+imported because XLA reads the flag once, at start-up. Last, it makes IPython show errors with
+the frames of the learner's code and the course, not of the libraries
+(:mod:`hutchinson_course.tracebacks`). Locally, with everything installed, the cell prints
+nothing and installs nothing.
+
+The cell carries the tags in ``SETUP_CELL_TAGS``: on the website its code is folded away, so a
+chapter opens with its text, not with installation boilerplate; in Colab it stays the first cell.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from .config import CourseConfig
 
 SOURCE_VARIABLE = "HUTCHINSON_COURSE_SOURCE"
+SETUP_CELL_TAGS = ("hide-input",)
 
 _INSTALL = '''\
 # Setup: installs the course package when it is missing (as in Colab); does nothing otherwise.
@@ -29,6 +35,11 @@ _flag = "--xla_force_host_platform_device_count={devices}"
 if _flag not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()'''
 
+_TRACEBACKS = '''
+# Errors show your code's frames, not the libraries' internals (hutchinson_course/tracebacks.py).
+from hutchinson_course import tracebacks
+tracebacks.install()'''
+
 
 def setup_cell_source(config: CourseConfig, devices: int | None = None) -> str:
     source = _INSTALL.format(variable=SOURCE_VARIABLE, source=config.install_source)
@@ -36,7 +47,7 @@ def setup_cell_source(config: CourseConfig, devices: int | None = None) -> str:
         if not isinstance(devices, int) or devices < 1:
             raise ValueError(f"devices must be a positive int, found {devices!r}")
         source += _DEVICES.format(devices=devices)
-    return source
+    return source + _TRACEBACKS
 
 
 def notebook_devices(notebook) -> int | None:

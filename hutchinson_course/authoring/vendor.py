@@ -77,7 +77,17 @@ MATHJAX = Package(
     "mathjax",
     "renders $...$ math (tex-chtml.js and its woff-v2 fonts)",
 )
-PACKAGES = (HTML_MANAGER, REQUIREJS, ANYWIDGET, MATHJAX)
+# Not loaded by any page: tests/test_site.py injects it to check every page's accessibility,
+# so the test needs no network. Kept here so that its pin and integrity live with the others.
+AXE_CORE = Package(
+    "axe-core",
+    "4.14.1",
+    "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==",
+    "MPL-2.0",
+    "axe-core",
+    "the accessibility checks the site test runs on every page (axe.min.js); no page loads it",
+)
+PACKAGES = (HTML_MANAGER, REQUIREJS, ANYWIDGET, MATHJAX, AXE_CORE)
 
 # MathJax's tex-chtml.js already holds the TeX packages base, ams, newcommand, noundefined,
 # require, autoload and configmacros. Other macros (\boldsymbol, \cancel, \color, ...) make its
@@ -256,6 +266,11 @@ def _vendor_anywidget(src: Path, out: Path) -> None:
     _copy(src / "LICENSE", out / "LICENSE")
 
 
+def _vendor_axe_core(src: Path, out: Path) -> None:
+    _copy(src / "axe.min.js", out / "axe.min.js")
+    _copy(src / "LICENSE", out / "LICENSE")
+
+
 def _vendor_mathjax(src: Path, out: Path) -> list[str]:
     es5 = src / "es5"
     _copy(es5 / "tex-chtml.js", out / "tex-chtml.js")
@@ -336,6 +351,7 @@ def vendor_js(root: str | Path = ".", *, npm: str = "npm", node: str = "node") -
         _vendor_requirejs(sources[REQUIREJS.folder], staged / REQUIREJS.folder, node)
         _vendor_anywidget(sources[ANYWIDGET.folder], staged / ANYWIDGET.folder)
         extensions = _vendor_mathjax(sources[MATHJAX.folder], staged / MATHJAX.folder)
+        _vendor_axe_core(sources[AXE_CORE.folder], staged / AXE_CORE.folder)
         (staged / "require-config.js").write_text(_REQUIRE_CONFIG.format())
         sizes = {
             p.folder: sum(f.stat().st_size for f in (staged / p.folder).rglob("*") if f.is_file())
