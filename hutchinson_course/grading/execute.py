@@ -1,24 +1,24 @@
 """Run a submitted notebook in a fresh kernel and export its answers.
 
 The grader calls ``run_notebook``, which runs this module as a child process (``main``) on a
-copy of the notebook in a temporary working directory, with a time limit on the whole run.
-The child executes the cells with nbclient, each under its own time limit, then a cell the
-grader appends, which exports the answers (see ``export``).
+copy of the notebook in a temporary working directory, with a time limit on the whole run,
+in the sandbox when there is one. The child executes the cells with nbclient, each under its
+own time limit, then a cell the grader appends, which exports the answers (see ``export``).
+
+A cell past its time limit is interrupted (KeyboardInterrupt), which stops Python code. Compiled
+code (an XLA loop that never ends) does not see the interrupt, so a cell that is still running
+``INTERRUPT_GRACE`` seconds later costs its kernel: the notebook is run again in a new kernel
+without that cell (and without any other cell that hung before), so that the other exercises are
+still exported and graded. Re-running repeats the cells before it, which is why there is a limit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import math
 from pathlib import Path
-
-import nbformat
-from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
-from traitlets import default
 
 from . import processes
 
@@ -27,17 +27,23 @@ EXPORT_CELL = """\
 import hutchinson_course.grading.export as _hutchinson_grader_export
 _hutchinson_grader_export.export_answers(globals(), {names!r}, {directory!r})
 """
+INTERRUPT_GRACE = 10  # seconds a cell has to stop after its interrupt
+HUNG_CELLS_MAX = 3  # cells that may hang before the notebook is given up
 
 
 @dataclasses.dataclass(frozen=True)
 class Execution:
     error: str | None  # what went wrong with the notebook as a whole, if anything
     unexported_status: str  # the status of answers the run never exported
+    notes: tuple[str, ...] = ()  # cells that were interrupted, skipped or ran out of memory
 
 
-def run_notebook(notebook: nbformat.NotebookNode, file_name: str, run_dir: Path, answers: list[str], *,
-                 cell_timeout: float, timeout: float) -> Execution:
+def run_notebook(notebook, file_name: str, run_dir: Path, answers: list[str], *, cell_timeout: float,
+                 timeout: float, sandbox: processes.Sandbox | None = None, memory_limit: int | None = None,
+                 env: dict[str, str] | None = None) -> Execution:
     """Execute ``notebook`` in a child process; the answers are exported to ``run_dir/answers``."""
+    import nbformat
+
     work_dir = run_dir / "work"
     work_dir.mkdir()
     (run_dir / "answers").mkdir()
@@ -45,71 +51,158 @@ def run_notebook(notebook: nbformat.NotebookNode, file_name: str, run_dir: Path,
     job = {"notebook": str(work_dir / file_name), "work_dir": str(work_dir), "answers": answers,
            "answers_dir": str(run_dir / "answers"),
            "cell_timeout": math.ceil(cell_timeout),  # nbclient takes whole seconds
+           "memory_limit": memory_limit,
            "kernel_group": str(run_dir / "kernel.pgid"), "result": str(run_dir / "execution.json")}
     (run_dir / "execute.job.json").write_text(json.dumps(job))
     stderr = run_dir / "execute.stderr"
     code = processes.run_python(__name__, [str(run_dir / "execute.job.json")], cwd=run_dir, timeout=timeout,
-                                stderr_path=stderr, also_kill=lambda: _kernel_group(run_dir / "kernel.pgid"))
+                                stderr_path=stderr, also_kill=lambda: _kernel_group(run_dir / "kernel.pgid"),
+                                env={**private_home(run_dir), **(env or {})}, sandbox=sandbox,
+                                memory_limit=memory_limit)
     if code is None:
         return Execution(f"the notebook did not finish within the time limit of {timeout:g} s", "timed out")
-    if not (run_dir / "execution.json").exists():
+    try:
+        done = json.loads((run_dir / "execution.json").read_text())
+        error, notes = done["error"], tuple(str(note)[:500] for note in done.get("notes", ())[:20])
+    except (OSError, ValueError, KeyError, TypeError):  # never written, or written over by the notebook
         return Execution(f"the notebook runner stopped ({processes.describe_exit(code)}): "
                          f"{processes.last_line(stderr)}", "error")
-    return Execution(json.loads((run_dir / "execution.json").read_text())["error"], "error")
+    return Execution(error if error is None else str(error)[:1000], "error", notes)
+
+
+def private_home(run_dir: Path) -> dict[str, str]:
+    """A home folder inside the run folder, for what Jupyter, IPython and matplotlib write there
+    (the real one is read-only in the sandbox, and is not the submission's to write anyway)."""
+    home = run_dir / "home"
+    home.mkdir(exist_ok=True)
+    return {"HOME": str(home), "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "IPYTHONDIR": str(home / "ipython"),
+            "MPLCONFIGDIR": str(home / "matplotlib"), "XDG_CACHE_HOME": str(home / "cache"),
+            "JUPYTER_PLATFORM_DIRS": "1", "TMPDIR": str(run_dir / "work")}
 
 
 def _kernel_group(path: Path) -> list[int]:
     # Written once the kernel is up; a kernel killed before that exits by itself, because
     # ipykernel quits when its parent (the child process) is gone.
-    return [int(path.read_text())] if path.exists() else []
+    try:
+        return [int(path.read_text())]
+    except (OSError, ValueError):
+        return []
 
 
-class _ThisInterpreterKernelManager(AsyncKernelManager):
-    """Starts ipykernel on the grader's own interpreter, whatever kernels are installed.
+def _client_class():
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from traitlets import default
 
-    With no kernel directories to search, jupyter_client falls back to ipykernel's built-in
-    spec, whose command line starts with ``sys.executable``.
-    """
+    class ThisInterpreterKernelManager(AsyncKernelManager):
+        """Starts ipykernel on the grader's own interpreter, whatever kernels are installed.
 
-    @default("kernel_spec_manager")
-    def _only_the_native_kernel(self) -> KernelSpecManager:
-        return KernelSpecManager(kernel_dirs=[])
+        With no kernel directories to search, jupyter_client falls back to ipykernel's built-in
+        spec, whose command line starts with ``sys.executable``.
+        """
+
+        @default("kernel_spec_manager")
+        def _only_the_native_kernel(self) -> KernelSpecManager:
+            return KernelSpecManager(kernel_dirs=[])
+
+    return NotebookClient, ThisInterpreterKernelManager
+
+
+class _Hung(Exception):
+    def __init__(self, index: int):
+        self.index = index
 
 
 def main(job_path: str) -> None:
+    import nbformat
+    from nbclient.exceptions import DeadKernelError
+
     job = json.loads(Path(job_path).read_text())
     notebook = nbformat.read(job["notebook"], as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(
         EXPORT_CELL.format(names=job["answers"], directory=job["answers_dir"])))
+    skipped: list[int] = []
+    notes: list[str] = []
     current: dict[str, int] = {}
+    while True:
+        try:
+            asyncio.run(_run_cells(notebook, job, skipped, current))
+            error = _export_error(notebook.cells[-1])
+        except _Hung as hung:
+            notes.append(f"{_cell(notebook, hung.index)} ran past the cell time limit of {job['cell_timeout']} s "
+                         f"and did not stop when interrupted (compiled code?): the notebook was run again "
+                         f"in a new kernel without it")
+            skipped.append(hung.index)
+            if hung.index == len(notebook.cells) - 1 or len(skipped) > HUNG_CELLS_MAX:
+                error = f"{len(skipped)} cells hung; the notebook was given up"
+                break
+            continue
+        except DeadKernelError:
+            error = f"the kernel died {_where(notebook, current.get('index'))}"
+        except Exception as failure:  # the kernel would not start, say: still report, never crash
+            error = f"the notebook could not be run: {type(failure).__name__}: {failure}"
+        break
+    notes += _cell_problems(notebook, job, skipped)
+    Path(job["result"]).write_text(json.dumps({"error": error, "notes": notes}))
+
+
+async def _run_cells(notebook, job: dict, skipped: list[int], current: dict[str, int]) -> None:
+    from nbclient.util import ensure_async
+
+    NotebookClient, KernelManager = _client_class()
     client = NotebookClient(
         notebook, timeout=job["cell_timeout"], interrupt_on_timeout=True, allow_errors=True,
-        kernel_name="python3", kernel_manager_class=_ThisInterpreterKernelManager,
-        shutdown_kernel="immediate", resources={"metadata": {"path": job["work_dir"]}},
-        on_notebook_start=lambda notebook: Path(job["kernel_group"]).write_text(str(client.km.provisioner.pgid)),
-        on_cell_execute=lambda cell, cell_index: current.update(index=cell_index))
-    try:
-        client.execute()
-        error = _export_error(notebook.cells[-1])
-    except DeadKernelError:
-        error = f"the kernel died {_where(notebook, current.get('index'))}"
-    except Exception as failure:  # the kernel would not start, say: still report, never crash
-        error = f"the notebook could not be run: {type(failure).__name__}: {failure}"
-    Path(job["result"]).write_text(json.dumps({"error": error}))
+        kernel_name="python3", kernel_manager_class=KernelManager, shutdown_kernel="immediate",
+        resources={"metadata": {"path": job["work_dir"]}})
+    async with client.async_setup_kernel():
+        Path(job["kernel_group"]).write_text(str(client.km.provisioner.pgid))
+        await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
+        for index, cell in enumerate(notebook.cells):
+            if index in skipped:
+                continue
+            current["index"] = index
+            try:
+                await asyncio.wait_for(client.async_execute_cell(cell, index),
+                                       job["cell_timeout"] + INTERRUPT_GRACE)
+            except asyncio.TimeoutError:
+                await client.km.shutdown_kernel(now=True)
+                raise _Hung(index) from None
 
 
-def _export_error(cell: nbformat.NotebookNode) -> str | None:
+def _cell_problems(notebook, job: dict, skipped: list[int]) -> list[str]:
+    """What the outputs say went wrong that the learner may not see as their mistake."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or index in skipped:
+            continue
+        for output in cell.get("outputs", ()):
+            if output.get("output_type") != "error":
+                continue
+            text = f"{output.get('ename')}: {output.get('evalue')}"
+            if output.get("ename") == "KeyboardInterrupt":
+                problems.append(f"{_cell(notebook, index)} ran past the cell time limit of "
+                                f"{job['cell_timeout']} s and was interrupted")
+            elif job["memory_limit"] and ("MemoryError" in text or "RESOURCE_EXHAUSTED" in text):
+                problems.append(f"{_cell(notebook, index)} ran out of memory (the limit is "
+                                f"{job['memory_limit'] / 2**30:g} GB per process): {text[:200]}")
+    return problems
+
+
+def _export_error(cell) -> str | None:
     for output in cell.outputs:
         if output.output_type == "error":
             return f"the grader's export cell failed: {output.ename}: {output.evalue}"
     return None
 
 
-def _where(notebook: nbformat.NotebookNode, index: int | None) -> str:
-    if index is None:
-        return "before running any cell"
+def _where(notebook, index: int | None) -> str:
+    return "before running any cell" if index is None else f"while running {_cell(notebook, index)}"
+
+
+def _cell(notebook, index: int) -> str:
     if index == len(notebook.cells) - 1:
-        return "while running the grader's export cell"
+        return "the grader's export cell"
     number = sum(cell.cell_type == "code" for cell in notebook.cells[:index + 1])
-    first_line = notebook.cells[index].source.strip().splitlines()[0][:60]
-    return f"while running code cell {number} (`{first_line}`)"
+    lines = notebook.cells[index].source.strip().splitlines() or [""]
+    return f"code cell {number} (`{lines[0][:60]}`)"

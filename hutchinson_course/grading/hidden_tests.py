@@ -1,14 +1,15 @@
 """Test the exported answers in a process of their own, never in the learner's kernel.
 
 So nothing a notebook did to jax, numpy or the exercise objects can change a verdict. For each
-exercise, the child process (``main``) runs the exercise's own check through ``evaluate`` (the
-same verdicts and messages the learner saw), then the hidden tests
-``hutchinson_course.grading.hidden.<set>.test_<id>_<what>(answer)``, then those of the
-instructor's private file, all under one time limit per exercise. A child that hangs or dies
-anyway costs only the exercise it was on: the grader starts a new child for the rest.
+exercise, the child process (``main``) runs the exercise's check in the notebook through
+``evaluate`` (the same verdicts and messages the learner saw), then the grader tests
+``hutchinson_course.grading.hidden.<set>.test_<id>_<what>(answer)`` (public: they ship in the
+package, a learner can read them), then those of the instructor's private file (``--tests``, the
+one channel a learner cannot see), all under one time limit per exercise. A child that hangs or
+dies anyway costs only the exercise it was on: the grader starts a new child for the rest.
 
 An exercise's record is ``{"total": number of tests, "tests": [{"name", "status", "message"}]}``,
-listing the tests that ran, in order.
+listing the tests that ran, in order. Messages are cut to ``report.MESSAGE_LIMIT`` characters.
 """
 
 from __future__ import annotations
@@ -23,28 +24,43 @@ from types import ModuleType
 from typing import Any, Callable, Iterable
 
 from ..exercises import Exercise, Incorrect, evaluate, exercise_set, set_devices
-from . import export, processes
+from ..exercises.outcome import STATUSES
+from . import export, processes, report
 
 # Time a child may take beyond its exercises' limits (importing jax, mostly) before it is killed.
 SPARE_SECONDS = 60
 
 
+# Bigger than this, a result file was not written by the grader's code alone: it is not read.
+RESULT_SIZE_LIMIT = 10 * 2**20
+
+
 def run_tests(set_name: str, exercise_ids: list[str], run_dir: Path, *, private_tests: Path | None,
-              time_limit: float) -> dict[str, dict[str, Any]]:
-    """Records of ``exercise_ids``, whose answers are in ``run_dir/answers``."""
+              time_limit: float, sandbox: processes.Sandbox | None = None, memory_limit: int | None = None,
+              env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Records of ``exercise_ids``, whose answers are in ``run_dir/answers``.
+
+    The private test file is copied into ``run_dir`` so that the sandbox, which hides the rest of
+    the machine's /tmp, can read it; ``env`` adds to the child's environment."""
+    if private_tests is not None:
+        copy = run_dir / "private_tests" / private_tests.name
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_bytes(private_tests.read_bytes())
+        private_tests = copy
     records: dict[str, dict[str, Any]] = {}
     remaining = list(exercise_ids)
     while remaining:
         attempt = run_dir / f"tests-{len(records)}"
         job = {"set": set_name, "exercises": remaining, "answers_dir": str(run_dir / "answers"),
                "private_tests": str(private_tests) if private_tests else None, "time_limit": time_limit,
-               "result": str(attempt.with_suffix(".result.json"))}
+               "result": str(attempt.with_suffix(".result.json")), "heartbeat": str(attempt.with_suffix(".beat"))}
         attempt.with_suffix(".job.json").write_text(json.dumps(job))
         code = processes.run_python(__name__, [str(attempt.with_suffix(".job.json"))], cwd=run_dir,
-                                    timeout=SPARE_SECONDS + len(remaining) * time_limit,
-                                    stderr_path=attempt.with_suffix(".stderr"), env=device_environment(set_name))
-        if attempt.with_suffix(".result.json").exists():
-            records.update(json.loads(attempt.with_suffix(".result.json").read_text()))
+                                    timeout=SPARE_SECONDS + time_limit, heartbeat=attempt.with_suffix(".beat"),
+                                    stderr_path=attempt.with_suffix(".stderr"),
+                                    env={**(env or {}), **device_environment(set_name)},
+                                    sandbox=sandbox, memory_limit=memory_limit)
+        records.update(_read_records(attempt.with_suffix(".result.json"), remaining))
         remaining = [exercise_id for exercise_id in remaining if exercise_id not in records]
         if remaining:  # the child hung or died on this exercise
             if code is None:
@@ -54,6 +70,26 @@ def run_tests(set_name: str, exercise_ids: list[str], run_dir: Path, *, private_
                 why = ("error", f"the test process died ({processes.describe_exit(code)}): "
                                 f"{processes.last_line(attempt.with_suffix('.stderr'))}")
             records[remaining.pop(0)] = {"total": 1, "tests": [_entry("tests", *why)]}
+    return records
+
+
+def _read_records(path: Path, expected: list[str]) -> dict[str, dict[str, Any]]:
+    """The records the child wrote, those of well-formed shape only (learner code ran beside it)."""
+    try:
+        if path.stat().st_size > RESULT_SIZE_LIMIT:
+            return {}
+        written = json.loads(path.read_text(errors="replace"))
+    except (OSError, ValueError):
+        return {}
+    records = {}
+    for exercise_id in expected:
+        record = written.get(exercise_id) if isinstance(written, dict) else None
+        try:
+            tests = [_entry(str(t["name"]), t["status"] if t["status"] in STATUSES else "error", str(t["message"]))
+                     for t in record["tests"]]
+            records[exercise_id] = {"total": max(int(record["total"]), 1), "tests": tests}
+        except (KeyError, TypeError, ValueError):
+            continue
     return records
 
 
@@ -70,7 +106,7 @@ def device_environment(set_name: str) -> dict[str, str]:
 
 
 def _entry(name: str, status: str, message: str) -> dict[str, str]:
-    return {"name": name, "status": status, "message": message}
+    return {"name": name[:200], "status": status, "message": report.cap(message)}
 
 
 class _OutOfTime(BaseException):
@@ -97,6 +133,7 @@ def main(job_path: str) -> None:
     export.load_cells(Path(job["answers_dir"]))
     signal.signal(signal.SIGALRM, _out_of_time)
     for exercise_id in job["exercises"]:
+        Path(job["heartbeat"]).touch()
         records[exercise_id] = _test_exercise(exercises[exercise_id], tests[exercise_id],
                                               Path(job["answers_dir"]), job["time_limit"])
         _write_json(Path(job["result"]), records)  # after each exercise, in case the next one kills us

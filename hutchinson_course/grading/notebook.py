@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..exercises import Exercise, exercise_set
-from . import execute, export, hidden_tests, submissions
+from . import execute, export, hidden_tests, processes, report, submissions
 
-SCORING = ("An exercise scores its max_points times the fraction of its tests that passed; its own "
-           "check counts as one of those tests, and an exercise not attempted scores 0. Its status is "
-           "'passed' only when every test passed, else the status of the first test that did not, "
-           "whose message it shows.")
+SCORING = ("An exercise scores its max_points times the fraction of its tests that passed: the check "
+           "in the notebook counts as one of those tests, the grader tests (and the instructor's private "
+           "tests, if any) as the others; an exercise not attempted scores 0. Its status is 'passed' only "
+           "when every test passed, else the status of the first test that did not, whose message it shows.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,62 +24,78 @@ class Settings:
     cell_timeout: float
     timeout: float
     test_timeout: float
+    run_root: Path | None = None  # where the temporary run folders go
+    sandbox: processes.Sandbox | None = None
+    memory_limit: int | None = None  # bytes per process
+    env: dict[str, str] = dataclasses.field(default_factory=dict)  # for every child (the compilation cache)
 
 
-def grade_notebook(path: Path, settings: Settings) -> dict[str, Any]:
+def grade_notebook(submission: submissions.Submission, settings: Settings) -> dict[str, Any]:
     """The notebook's result (as written to its JSON file)."""
+    path = submission.path
     try:
         notebook = submissions.read(path)
     except submissions.Unreadable as unreadable:
-        return without_running(path, settings, f"the notebook could not be read: {unreadable}")
+        return without_running(submission, settings, f"the notebook could not be read: {unreadable}")
     try:
         set_name = submissions.exercise_set_name(notebook, path, settings.set_name)
     except submissions.UnknownSet as unknown:
-        return result(path, None, (), {}, str(unknown))
+        return result(submission, None, (), {}, str(unknown))
     exercises = exercise_set(set_name)
-    # ignore_cleanup_errors: files the notebook left behind must not cost it its result
-    with tempfile.TemporaryDirectory(prefix="hutchinson-grade-", ignore_cleanup_errors=True) as run_dir:
-        run = execute.run_notebook(notebook, path.name, Path(run_dir), [e.answer for e in exercises],
-                                   cell_timeout=settings.cell_timeout, timeout=settings.timeout)
-        exported = [e.id for e in exercises if export.exported(Path(run_dir) / "answers", e.answer)]
-        records = hidden_tests.run_tests(set_name, exported, Path(run_dir), private_tests=settings.tests,
-                                         time_limit=settings.test_timeout)
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=settings.run_root))
+    try:
+        run_dir.chmod(0o755)  # the sandbox's user is not the grader's
+        run = execute.run_notebook(notebook, path.name, run_dir, [e.answer for e in exercises],
+                                   cell_timeout=settings.cell_timeout, timeout=settings.timeout,
+                                   sandbox=settings.sandbox, memory_limit=settings.memory_limit, env=settings.env)
+        exported = [e.id for e in exercises if export.exported(run_dir / "answers", e.answer)]
+        env = {**execute.private_home(run_dir), **settings.env}
+        records = hidden_tests.run_tests(set_name, exported, run_dir, private_tests=settings.tests,
+                                         time_limit=settings.test_timeout, sandbox=settings.sandbox,
+                                         memory_limit=settings.memory_limit, env=env)
+    finally:
+        # The answers (pickles) must not outlive the grading; files the notebook left behind
+        # (read-only, say) must not cost it its result.
+        shutil.rmtree(run_dir, ignore_errors=True)
     for exercise in exercises:
         if exercise.id not in records:
             why = f"{run.error or 'the notebook stopped early'}, before `{exercise.answer}` was exported"
             records[exercise.id] = _failed(run.unexported_status, why)
-    return result(path, set_name, exercises, records, run.error)
+    return result(submission, set_name, exercises, records, run.error, run.notes)
 
 
-def without_running(path: Path, settings: Settings, error: str) -> dict[str, Any]:
-    """The result of a notebook that was not run to the end: every exercise gets ``error``."""
+def without_running(submission: submissions.Submission, settings: Settings, error: str) -> dict[str, Any]:
+    """The result of a notebook that was not run to the end: every exercise of its set (from its
+    metadata, --set or its file name) gets ``error`` and scores 0 of its maximum."""
     try:
-        notebook = submissions.read(path)  # again: the caller may have failed before reading it
+        notebook = submissions.read(submission.path)  # again: the caller may have failed before reading it
     except submissions.Unreadable:
         notebook = None
     try:
-        set_name = submissions.exercise_set_name(notebook, path, settings.set_name)
-    except submissions.UnknownSet:
-        return result(path, None, (), {}, error)
+        set_name = submissions.exercise_set_name(notebook, submission.path, settings.set_name)
+    except submissions.UnknownSet as unknown:
+        return result(submission, None, (), {}, f"{error}; {unknown}")
     exercises = exercise_set(set_name)
-    return result(path, set_name, exercises, {e.id: _failed("error", error) for e in exercises}, error)
+    return result(submission, set_name, exercises, {e.id: _failed("error", error) for e in exercises}, error)
 
 
 def _failed(status: str, message: str) -> dict[str, Any]:
     return {"total": 1, "tests": [{"name": "notebook", "status": status, "message": message}]}
 
 
-def result(path: Path, set_name: str | None, exercises: tuple[Exercise, ...],
-           records: dict[str, dict[str, Any]], error: str | None) -> dict[str, Any]:
+def result(submission: submissions.Submission, set_name: str | None, exercises: tuple[Exercise, ...],
+           records: dict[str, dict[str, Any]], error: str | None, notes: tuple[str, ...] = ()) -> dict[str, Any]:
     scored = {exercise.id: score(exercise, records[exercise.id]) for exercise in exercises}
-    return {"notebook": str(path), "exercise_set": set_name,
+    return {"notebook": submission.name, "path": str(submission.path), "sha256": submission.digest(),
+            "exercise_set": set_name,
             "total": round(sum(s["points"] for s in scored.values()), 2),
             "max": sum(exercise.points for exercise in exercises),
-            "error": error, "scoring": SCORING, "exercises": scored}
+            "error": None if error is None else report.cap(error), "notes": [report.cap(n) for n in notes],
+            "scoring": SCORING, "exercises": scored}
 
 
 def score(exercise: Exercise, record: dict[str, Any]) -> dict[str, Any]:
-    tests = record["tests"]
+    tests = [{**test, "message": report.cap(test["message"])} for test in record["tests"]]
     passed = sum(test["status"] == "passed" for test in tests)
     first_miss = next((test for test in tests if test["status"] != "passed"), None)
     return {"points": round(exercise.points * passed / record["total"], 2), "max_points": exercise.points,
