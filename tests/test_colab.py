@@ -6,8 +6,12 @@ The notebooks tested are those the website's Colab buttons open: the chapters an
 notebooks. (A solutions notebook is its exercise notebook with the answers filled in, which the
 generator test proves, and nbval runs it.) The first notebook starts from Colab's packages alone,
 so its setup cell installs brainstate too; before each later one only the course package is
-removed again, which keeps the test fast while every setup cell still has to install it."""
+removed again, which keeps the test fast while every setup cell still has to install it.
 
+The environment runs the Python Colab runs, 3.12: $COLAB_PYTHON if set, else python3.12 on PATH or
+under pyenv. Without one the test is skipped, and says so."""
+
+import glob
 import json
 import os
 import pathlib
@@ -25,6 +29,20 @@ from hutchinson_course.authoring.setup_cells import course_notebooks
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 COLAB_PREINSTALLED = ("jax", "jaxlib", "numpy", "matplotlib", "ipywidgets", "ipykernel")
 COLAB_NOTEBOOKS = [p for p in course_notebooks(ROOT) if p.parent.name in ("book", "exercises")]
+COLAB_PYTHON_VERSION = (3, 12)
+
+
+def colab_python() -> str | None:
+    """An interpreter of Colab's Python version, or None."""
+    name = "python{}.{}".format(*COLAB_PYTHON_VERSION)
+    candidates = [os.environ.get("COLAB_PYTHON"), shutil.which(name),
+                  *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{name[6:]}*/bin/{name}")))]
+    for candidate in filter(None, candidates):
+        version = subprocess.run([candidate, "-c", "import sys; print(*sys.version_info[:2])"],
+                                 capture_output=True, text=True)
+        if version.returncode == 0 and tuple(map(int, version.stdout.split())) == COLAB_PYTHON_VERSION:
+            return candidate
+    return None
 
 
 def pinned(names):
@@ -45,12 +63,16 @@ def run(*command, **kwargs):
 @pytest.fixture(scope="module")
 def colab(tmp_path_factory):
     """A fresh venv with Colab's preinstalled packages, a kernel spec for it, and a course wheel."""
+    interpreter = colab_python()
+    if interpreter is None:
+        pytest.skip("no Python {}.{} on this machine (Colab's version): set COLAB_PYTHON=/path/to/python3.12"
+                    .format(*COLAB_PYTHON_VERSION))
     base = tmp_path_factory.mktemp("colab")
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
         "--wheel-dir", str(base / "wheels"), str(ROOT))
     wheel = next((base / "wheels").glob("hutchinson_course-*.whl"))
     python = base / "venv" / "bin" / "python"
-    run(sys.executable, "-m", "venv", str(base / "venv"))
+    run(interpreter, "-m", "venv", str(base / "venv"))
     run(str(python), "-m", "pip", "install", "--quiet", *pinned(COLAB_PREINSTALLED))
     assert not installed(python, "brainstate"), "Colab's preinstalled packages should not bring brainstate"
     kernel_dir = base / "jupyter" / "kernels" / "colab"
