@@ -11,10 +11,12 @@ import contextlib
 import csv
 import io
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -25,12 +27,12 @@ import pytest
 
 import grader_notebooks as nbs
 from hutchinson_course.exercises import exercise_set
-from hutchinson_course.grading import export, grade, hidden_tests, report
+from hutchinson_course.grading import export, grade, grader, hidden_tests, processes, report, submissions
 from hutchinson_course.grading import notebook as grading_notebook
 from hutchinson_course.grading.cli import main
 from hutchinson_course.grading.submissions import UnknownSet, exercise_set_name
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(900)
 
 EXERCISES = exercise_set("jit")
 IDS = [exercise.id for exercise in EXERCISES]
@@ -40,6 +42,7 @@ LOOP_FOREVER = "while True:\n    pass\n"
 # Sleeps in C without releasing the GIL, so ipykernel's own watch for a dead parent cannot run:
 # the kernel stops only if the grader kills it.
 HOLD_THE_GIL = "import ctypes\nctypes.PyDLL(None).sleep(1000)\n"
+HUGE_MESSAGE = "def hutchinson_with_error(*args, **kwargs):\n    raise ValueError('x' * 10_000_000)\n"
 WRONG_Q1 = 'power_sum_jit = jax.jit(lambda x, n: x * n, static_argnames="n")'
 # Everything a notebook might try so that a wrong answer looks right.
 CHEAT = """\
@@ -62,8 +65,12 @@ def _submissions() -> dict[str, nbformat.NotebookNode]:
         "solved": nbs.solutions(),
         "unsolved": nbs.exercises(),
         "wrong": nbs.redefine(nbs.solutions(), "power_sum_jit", WRONG_Q1),
-        "raises": nbs.redefine(nbs.solutions(), "time_jax_call",
-                               "def time_jax_call(fn, *args, repeats=5):\n    return 1 / 0\n"),
+        "raises": nbs.redefine(nbs.redefine(nbs.solutions(), "time_jax_call",
+                                            "def time_jax_call(fn, *args, repeats=5):\n    return 1 / 0\n"),
+                               "hutchinson_with_error", HUGE_MESSAGE),
+        # A compiled loop that never ends, in q2's check cell: the interrupt cannot stop it.
+        "compiled_loop": nbs.replace_check(nbs.solutions(), "q2", nbs.COMPILED_LOOP),
+        "hog": nbs.insert_after_setup(nbs.exercises(), nbs.ALLOCATES_20_GB),
         "top_loop": nbs.insert_after_setup(nbs.solutions(), LOOP_FOREVER),
         # Without its check cell, which would otherwise wait for the cell time limit as well.
         "answer_loops": nbs.without_checks(nbs.redefine(
@@ -101,10 +108,16 @@ def graded(tmp_path_factory):
     (folder / "not_a_notebook.ipynb").write_text('{"hello": "world"}', encoding="utf-8")
     (folder / ".ipynb_checkpoints").mkdir()
     nbs.write(nbs.exercises(), folder / ".ipynb_checkpoints" / "solved-checkpoint.ipynb")
+    # As a learning platform exports a class: a folder per learner, and names in any case.
+    (folder / "learner_b").mkdir()
+    nbs.write(nbs.exercises(), folder / "learner_b" / "UNSOLVED_TOO.IPYNB")
+    (folder / "learner_b" / "notes.txt").write_text("not a notebook")
     progress = io.StringIO()
     with contextlib.redirect_stderr(progress):
-        results = grade([folder], root / "out", jobs=2, cell_timeout=20, timeout=120, test_timeout=20,
-                        set_name="jit")
+        # Without the sandbox, so that the notebooks can log their runs where the test reads them
+        # (the sandbox is tested by the ``hostile`` fixture).
+        results = grade([folder], root / "out", jobs=2, cell_timeout=20, timeout=180, test_timeout=20,
+                        set_name="jit", sandbox=False)
     runs = [json.loads(line) for line in (root / "runs.log").read_text().splitlines()]
     return SimpleNamespace(results=results, by_name={Path(r["notebook"]).stem: r for r in results},
                            out=root / "out", folder=folder, originals=originals, progress=progress.getvalue(),
@@ -150,7 +163,26 @@ def test_an_answer_that_raises_is_an_error_that_shows_the_line(graded):
     q3 = graded.by_name["raises"]["exercises"]["q3"]
     assert (q3["status"], q3["points"]) == ("error", 0)
     assert "ZeroDivisionError" in q3["message"] and "return 1 / 0" in q3["message"]
-    assert _passed_except(graded.by_name["raises"], "q3")
+    assert _passed_except(graded.by_name["raises"], "q3", "q4")
+
+
+def test_a_huge_exception_message_is_cut_and_says_so(graded):
+    q4 = graded.by_name["raises"]["exercises"]["q4"]
+    assert q4["status"] == "error" and "ValueError: xxx" in q4["message"]
+    assert "cut by the grader" in q4["message"] and len(q4["message"]) < 3000
+    assert (graded.out / "raises.json").stat().st_size < 200_000
+
+
+def test_a_compiled_loop_in_one_check_cell_costs_at_most_that_exercise(graded):
+    result = graded.by_name["compiled_loop"]
+    assert result["error"] is None and result["total"] == MAX, result
+    assert any("did not stop when interrupted" in note and "q2.check()" in note for note in result["notes"])
+
+
+def test_a_notebook_past_the_memory_limit_gets_its_row_and_the_rest_runs(graded):
+    result = graded.by_name["hog"]
+    assert any("ran out of memory" in note and "4 GB" in note for note in result["notes"]), result["notes"]
+    assert set(_statuses(result).values()) == {"not attempted"}, "the cells after it ran"
 
 
 def test_a_top_level_infinite_loop_is_interrupted_and_the_rest_runs(graded):
@@ -197,28 +229,31 @@ def test_deleted_check_cells_are_still_graded(graded):
 
 
 def test_a_folder_gives_one_json_each_a_csv_row_each_and_progress(graded):
-    names = sorted(graded.originals) + ["broken", "not_a_notebook"]
+    names = sorted(graded.originals) + ["broken", "not_a_notebook", "UNSOLVED_TOO"]
     assert sorted(graded.by_name) == sorted(names), "the checkpoint copy is not graded"
-    assert sorted(path.name for path in graded.out.glob("*.json")) == sorted(f"{n}.json" for n in names)
+    assert sorted(path.relative_to(graded.out).as_posix() for path in graded.out.rglob("*.json")) == sorted(
+        f"{n}.json" for n in names if n != "UNSOLVED_TOO") + ["learner_b/UNSOLVED_TOO.json"]
+    assert graded.by_name["UNSOLVED_TOO"]["notebook"] == "learner_b/UNSOLVED_TOO.IPYNB"
     assert json.loads((graded.out / "wrong.json").read_text()) == graded.by_name["wrong"]
     assert "fraction of its tests" in graded.by_name["wrong"]["scoring"]
     with open(graded.out / "grades.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert list(rows[0]) == (["notebook", "total", "max"]
                              + [f"{i}_{field}" for i in IDS for field in ("points", "status")] + ["error"])
-    assert [Path(row["notebook"]).stem for row in rows] == sorted(names)
+    assert sorted(Path(row["notebook"]).stem for row in rows) == sorted(names)
     wrong = next(row for row in rows if Path(row["notebook"]).stem == "wrong")
     assert (wrong["q1_status"], wrong["q2_status"], wrong["error"]) == ("failed", "passed", "")
-    lines = graded.progress.splitlines()
+    lines = [line for line in graded.progress.splitlines() if line.startswith("[")]
     assert len(lines) == len(names)
     for k, line in enumerate(lines, start=1):
-        assert re.fullmatch(rf"\[{k}/{len(names)}\] \w+\.ipynb: [\d.]+/{MAX}( \(.+\))?", line), line
+        assert re.fullmatch(rf"\[{k}/{len(names)}\] [\w/.]+\.(ipynb|IPYNB): [\d.]+/{MAX}( \(.+\))? \| "
+                            rf"\d+m\d\ds elapsed, about \d+m\d\ds left", line), line
     assert f"solved.ipynb: {MAX}/{MAX}" in graded.progress
 
 
 def test_notebooks_with_the_same_name_get_json_files_of_their_own():
     notebooks = [Path("a/jit.ipynb"), Path("b/jit.ipynb"), Path("b/bob.ipynb")]
-    assert report.json_names(notebooks) == ["jit.json", "jit-2.json", "bob.json"]
+    assert report.json_names(path.stem for path in notebooks) == ["jit.json", "jit-2.json", "bob.json"]
 
 
 def test_two_jobs_run_notebooks_at_the_same_time(graded):
@@ -265,7 +300,7 @@ def graded_strictly(tmp_path_factory):
                         root / "sleeper.ipynb")
     with contextlib.redirect_stderr(io.StringIO()):
         solved, sleeper = grade([solved, sleeper], root / "out", tests=private, jobs=2, cell_timeout=60,
-                                timeout=15, test_timeout=30)
+                                timeout=15, test_timeout=30, sandbox=False)
     return SimpleNamespace(solved=solved, sleeper=sleeper, sleeper_kernel=int(kernel_pid.read_text()))
 
 
@@ -364,7 +399,7 @@ def test_the_command_exits_0_even_when_submissions_fail(tmp_path):
     done = subprocess.run([COMMAND, tmp_path / "broken.ipynb", "--out", tmp_path / "out", "--set", "jit"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert f"[1/1] broken.ipynb: 0/{MAX} (the notebook could not be read" in done.stderr
+    assert f"broken.ipynb: 0/{MAX} (the notebook could not be read" in done.stderr
     with open(tmp_path / "out" / "grades.csv", newline="") as file:
         [row] = csv.DictReader(file)
     assert row["error"].startswith("the notebook could not be read") and row["q1_status"] == "error"
@@ -375,7 +410,7 @@ def test_ctrl_c_stops_the_notebook_and_its_kernel(tmp_path):
     notebook = nbformat.v4.new_notebook(metadata={"hutchinson_course": {"exercise_set": "jit"}})
     notebook.cells = [nbformat.v4.new_code_cell(_writing_pid(pid_file) + HOLD_THE_GIL)]
     path = nbs.write(notebook, tmp_path / "forever.ipynb")
-    grader = subprocess.Popen([COMMAND, path, "--out", tmp_path / "out", "--cell-timeout", "600"],
+    grader = subprocess.Popen([COMMAND, path, "--out", tmp_path / "out", "--cell-timeout", "600", "--no-sandbox"],
                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
@@ -385,3 +420,180 @@ def test_ctrl_c_stops_the_notebook_and_its_kernel(tmp_path):
     _, stderr = grader.communicate(timeout=30)
     assert grader.returncode == 130 and "Interrupted" in stderr
     assert _dies_soon(kernel)
+
+
+def test_other_files_are_skipped_and_said_so(graded):
+    assert "skipped learner_b/notes.txt: not a notebook" in graded.progress
+    assert "skipped .ipynb_checkpoints: Jupyter's autosaved copies" in graded.progress
+    class_report = (graded.out / report.REPORT_NAME).read_text()
+    assert "| learner_b/notes.txt | not a notebook" in class_report
+
+
+def test_the_class_report_has_a_table_a_plot_and_the_commonest_failures(graded):
+    class_report = (graded.out / report.REPORT_NAME).read_text()
+    for exercise_id in IDS:
+        assert f"| jit.{exercise_id} | " in class_report
+    assert "## The commonest failure messages" in class_report and "power_sum_jit(x, n=N)" in class_report
+    assert (graded.out / report.PLOT_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_learner_gets_feedback_without_the_test_source(graded):
+    feedback = (graded.out / report.FEEDBACK_DIR / "wrong.md").read_text()
+    assert "## q1: failed" in feedback and "power_sum_jit(x, n=3)" in feedback
+    assert "def test_" not in feedback and "import " not in feedback
+    assert (graded.out / report.FEEDBACK_DIR / "learner_b" / "UNSOLVED_TOO.md").exists()
+
+
+def test_no_answers_are_left_in_temporary_folders(graded):
+    assert not [root for root in Path(tempfile.gettempdir()).glob(f"{grader.RUN_ROOT_PREFIX}*")
+                if (root / "grader.pid").exists() and (root / "grader.pid").read_text() == str(os.getpid())]
+
+
+def test_collecting_a_class_folder(tmp_path):
+    for name in ("a/jit.IPYNB", "a/deeper/vmap.ipynb", "b/jit.ipynb", "b/.ipynb_checkpoints/jit-checkpoint.ipynb",
+                 "b/answers.py", ".hidden.ipynb"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    collected = submissions.collect([tmp_path])
+    assert [s.name for s in collected.submissions] == ["a/jit.IPYNB", "a/deeper/vmap.ipynb", "b/jit.ipynb"]
+    assert [s.report_stem for s in collected.submissions] == ["a/jit", "a/deeper/vmap", "b/jit"]
+    assert dict(collected.skipped) == {
+        ".hidden.ipynb": "a hidden file", "b/.ipynb_checkpoints": "Jupyter's autosaved copies, not submissions",
+        "b/answers.py": "not a notebook (its name does not end in .ipynb)"}
+
+
+@pytest.mark.parametrize("name, expected", [("jit.ipynb", "jit"), ("alice_jit.IPYNB", "jit"),
+                                            ("bob-stateful_vmap (2).ipynb", "stateful_vmap"),
+                                            ("vmap_final.ipynb", "vmap"), ("jit_and_vmap.ipynb", None),
+                                            ("alice.ipynb", None), ("jitter.ipynb", None)])
+def test_the_set_from_a_file_name(name, expected):
+    assert submissions.set_in_file_name(Path(name)) == expected
+
+
+def test_a_malformed_notebook_gets_its_sets_columns_from_its_file_name(tmp_path):
+    (tmp_path / "alice_jit.ipynb").write_text('{"cells": [')
+    with contextlib.redirect_stderr(io.StringIO()):
+        [result] = grade([tmp_path / "alice_jit.ipynb"], tmp_path / "out")
+    assert (result["exercise_set"], result["total"], result["max"]) == ("jit", 0, MAX)
+    assert list(result["exercises"]) == IDS
+    with open(tmp_path / "out" / "grades.csv", newline="") as file:
+        [row] = csv.DictReader(file)
+    assert row["q4_status"] == "error" and row["max"] == str(MAX)
+
+
+def test_resume_keeps_finished_rows_and_grades_the_rest(tmp_path, monkeypatch):
+    for name in ("a_jit", "b_jit", "c_jit"):
+        (tmp_path / "class" / f"{name}.ipynb").parent.mkdir(exist_ok=True)
+        (tmp_path / "class" / f"{name}.ipynb").write_text(f'{{"{name}": [')
+    with contextlib.redirect_stderr(io.StringIO()):
+        grade([tmp_path / "class"], tmp_path / "out")
+    (tmp_path / "out" / "b_jit.json").unlink()  # as if the grader had been killed before b
+    (tmp_path / "class" / "c_jit.ipynb").write_text('{"changed": [')  # resubmitted since
+    graded = []
+    real = grader.grade_notebook
+    monkeypatch.setattr(grader, "grade_notebook", lambda s, settings: graded.append(s.name) or real(s, settings))
+    with contextlib.redirect_stderr(io.StringIO()) as progress:
+        results = grade([tmp_path / "class"], tmp_path / "out", resume=True)
+    assert graded == ["b_jit.ipynb", "c_jit.ipynb"]
+    assert "--resume: 1 of 3 notebooks were graded already" in progress.getvalue()
+    assert [r["notebook"] for r in results] == ["a_jit.ipynb", "b_jit.ipynb", "c_jit.ipynb"]
+    with open(tmp_path / "out" / "grades.csv", newline="") as file:
+        assert len(list(csv.DictReader(file))) == 3
+
+
+def test_run_folders_of_a_killed_grader_are_removed(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    abandoned = Path(tempfile.mkdtemp(prefix=grader.RUN_ROOT_PREFIX))
+    (abandoned / "grader.pid").write_text(str(dead.pid))
+    (abandoned / "run-x").mkdir()
+    (tmp_path / "jit.ipynb").write_text("not json")
+    with contextlib.redirect_stderr(io.StringIO()):
+        grade([tmp_path / "jit.ipynb"], tmp_path / "out")
+    assert not abandoned.exists()
+
+
+def test_sigterm_stops_the_grader_and_removes_its_run_folders(tmp_path):
+    pid_file = tmp_path / "kernel.pid"
+    notebook = nbformat.v4.new_notebook(metadata={"hutchinson_course": {"exercise_set": "jit"}})
+    notebook.cells = [nbformat.v4.new_code_cell(_writing_pid(pid_file) + "time.sleep(1000)\n")]
+    path = nbs.write(notebook, tmp_path / "forever.ipynb")
+    grader_process = subprocess.Popen([COMMAND, path, "--out", tmp_path / "out", "--cell-timeout", "600",
+                                       "--no-sandbox"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    roots = [root for root in Path(tempfile.gettempdir()).glob(f"{grader.RUN_ROOT_PREFIX}*")
+             if (root / "grader.pid").exists() and (root / "grader.pid").read_text() == str(grader_process.pid)]
+    assert len(roots) == 1 and list(roots[0].glob("run-*"))
+    grader_process.send_signal(signal.SIGTERM)
+    _, stderr = grader_process.communicate(timeout=30)
+    assert grader_process.returncode == 130 and "Interrupted" in stderr
+    assert _dies_soon(int(pid_file.read_text()))
+    assert not roots[0].exists()
+    assert (tmp_path / "out" / "grades.csv").exists()
+
+
+def _sandbox_works() -> bool:
+    try:
+        processes.check_sandbox()
+    except processes.SandboxUnavailable:
+        return False
+    return True
+
+
+def _survivors() -> list[int]:
+    """Processes of hostile submissions still running (they carry nbs.MARKER)."""
+    alive = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if nbs.MARKER.encode() in Path(f"/proc/{pid}/cmdline").read_bytes() and not _dies_soon(int(pid)):
+                alive.append(int(pid))
+        except OSError:
+            continue
+    return alive
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    if not _sandbox_works():
+        pytest.skip("bubblewrap is not installed or cannot create namespaces here")
+    root = tmp_path_factory.mktemp("hostile")
+    folder, out, other = root / "class", root / "out", root / "class" / "z_other_learner"
+    other.mkdir(parents=True)
+    nbs.write(nbs.solutions(), other / "jit.ipynb")
+    escapes = [root / "escaped.txt", other / "escaped.txt", Path.home() / f"{nbs.MARKER}.txt"]
+    cases = {
+        "kills_the_grader": nbs.kills_the_grader(),
+        "daemon": nbs.leaves_a_daemon_rewriting(out),
+        "background": nbs.starts_a_background_process(),
+        "writes_outside": nbs.writes_outside(escapes),
+    }
+    for name, source in cases.items():
+        nbs.write(nbs.insert_after_setup(nbs.exercises(), source), folder / f"{name}.ipynb")
+    with contextlib.redirect_stderr(io.StringIO()):
+        results = grade([folder], out, jobs=2, cell_timeout=30, timeout=120, test_timeout=30, sandbox=True)
+    time.sleep(2)  # a daemon that survived would have rewritten the output by now
+    return SimpleNamespace(results={Path(r["notebook"]).stem: r for r in results}, out=out, escapes=escapes)
+
+
+def test_a_submission_cannot_find_and_kill_the_grader(hostile):
+    """It sees only its own sandbox's processes: it may stop its own run, never the grader (this
+    test's process), whose results for everyone are written."""
+    assert list(hostile.results["kills_the_grader"]["exercises"]) == IDS
+    assert hostile.results["jit"]["total"] == MAX, "the other learner is graded too"
+
+
+def test_a_daemon_cannot_rewrite_the_grades_after_the_grader_exits(hostile):
+    assert "rewritten" not in (hostile.out / "grades.csv").read_text()
+    assert all("rewritten" not in path.read_text() for path in hostile.out.glob("*.json"))
+    assert json.loads((hostile.out / "daemon.json").read_text())["total"] == 0
+
+
+def test_every_process_a_submission_starts_ends_with_it(hostile):
+    assert hostile.results["background"]["error"] is None
+    assert _survivors() == []
+
+
+def test_a_submission_cannot_write_outside_its_folder(hostile):
+    assert [path for path in hostile.escapes if path.exists()] == []
