@@ -116,7 +116,7 @@ def graded(tmp_path_factory):
     with contextlib.redirect_stderr(progress):
         # Without the sandbox, so that the notebooks can log their runs where the test reads them
         # (the sandbox is tested by the ``hostile`` fixture).
-        results = grade([folder], root / "out", jobs=2, cell_timeout=20, timeout=180, test_timeout=20,
+        results = grade([folder], root / "out", jobs=2, cell_timeout=20, timeout=180, test_timeout=45,
                         set_name="jit", sandbox=False)
     runs = [json.loads(line) for line in (root / "runs.log").read_text().splitlines()]
     return SimpleNamespace(results=results, by_name={Path(r["notebook"]).stem: r for r in results},
@@ -181,7 +181,7 @@ def test_a_compiled_loop_in_one_check_cell_costs_at_most_that_exercise(graded):
 
 def test_a_notebook_past_the_memory_limit_gets_its_row_and_the_rest_runs(graded):
     result = graded.by_name["hog"]
-    assert any("ran out of memory" in note and "4 GB" in note for note in result["notes"]), result["notes"]
+    assert any("ran out of memory" in note and "8 GB" in note for note in result["notes"]), result["notes"]
     assert set(_statuses(result).values()) == {"not attempted"}, "the cells after it ran"
 
 
@@ -196,7 +196,7 @@ def test_an_answer_that_loops_forever_times_out_alone(graded):
     result = graded.by_name["answer_loops"]
     q3 = result["exercises"]["q3"]
     assert (q3["status"], q3["points"]) == ("timed out", 0)
-    assert "took longer than 20 s" in q3["message"]
+    assert "took longer than 45 s" in q3["message"]
     assert _passed_except(result, "q3") and result["error"] is None
 
 
@@ -232,7 +232,7 @@ def test_a_folder_gives_one_json_each_a_csv_row_each_and_progress(graded):
     names = sorted(graded.originals) + ["broken", "not_a_notebook", "UNSOLVED_TOO"]
     assert sorted(graded.by_name) == sorted(names), "the checkpoint copy is not graded"
     assert sorted(path.relative_to(graded.out).as_posix() for path in graded.out.rglob("*.json")) == sorted(
-        f"{n}.json" for n in names if n != "UNSOLVED_TOO") + ["learner_b/UNSOLVED_TOO.json"]
+        [f"{n}.json" for n in names if n != "UNSOLVED_TOO"] + ["learner_b/UNSOLVED_TOO.json"])
     assert graded.by_name["UNSOLVED_TOO"]["notebook"] == "learner_b/UNSOLVED_TOO.IPYNB"
     assert json.loads((graded.out / "wrong.json").read_text()) == graded.by_name["wrong"]
     assert "fraction of its tests" in graded.by_name["wrong"]["scoring"]
@@ -300,7 +300,7 @@ def graded_strictly(tmp_path_factory):
                         root / "sleeper.ipynb")
     with contextlib.redirect_stderr(io.StringIO()):
         solved, sleeper = grade([solved, sleeper], root / "out", tests=private, jobs=2, cell_timeout=60,
-                                timeout=15, test_timeout=30, sandbox=False)
+                                timeout=40, test_timeout=30, sandbox=False)
     return SimpleNamespace(solved=solved, sleeper=sleeper, sleeper_kernel=int(kernel_pid.read_text()))
 
 
@@ -315,7 +315,7 @@ def test_a_private_test_file_adds_tests(graded_strictly):
 
 def test_a_notebook_past_the_whole_run_limit_times_out(graded_strictly):
     sleeper = graded_strictly.sleeper
-    assert sleeper["error"] == "the notebook did not finish within the time limit of 15 s"
+    assert sleeper["error"] == "the notebook did not finish within the time limit of 40 s"
     assert set(_statuses(sleeper).values()) == {"timed out"}
     assert sleeper["total"] == 0
     assert _dies_soon(graded_strictly.sleeper_kernel), "its kernel was killed too"
@@ -338,7 +338,7 @@ def test_a_test_process_that_hangs_or_dies_costs_only_that_exercise(tmp_path, mo
     (tmp_path / "answers").mkdir()
     export.export_answers(learner, ["power_sum_jit", "clip_by_norm", "hutchinson_with_error"],
                           str(tmp_path / "answers"))
-    monkeypatch.setattr(hidden_tests, "SPARE_SECONDS", 5)
+    monkeypatch.setattr(hidden_tests, "SPARE_SECONDS", 30)  # a fresh child imports jax first
     records = hidden_tests.run_tests("jit", ["q1", "q2", "q4"], tmp_path, private_tests=None, time_limit=1)
     assert [records[i]["tests"][-1]["status"] for i in ("q1", "q2", "q4")] == ["timed out", "error", "not attempted"]
     assert "did not stop at their time limit" in records["q1"]["tests"][-1]["message"]
@@ -433,7 +433,8 @@ def test_the_class_report_has_a_table_a_plot_and_the_commonest_failures(graded):
     class_report = (graded.out / report.REPORT_NAME).read_text()
     for exercise_id in IDS:
         assert f"| jit.{exercise_id} | " in class_report
-    assert "## The commonest failure messages" in class_report and "power_sum_jit(x, n=N)" in class_report
+    failures = class_report.split("## The commonest failure messages")[1]
+    assert "| jit.q1 | " in failures.split("##")[0]
     assert (graded.out / report.PLOT_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
