@@ -41,10 +41,14 @@ def say(message: str) -> None:
 def initialize(coordinator_address: str, num_processes: int, process_id: int, *, timeout: int,
                heartbeat_timeout: int) -> None:
     """Join the other processes: returns once all ``num_processes`` have connected (or raises after
-    ``timeout`` seconds). A process silent for ``heartbeat_timeout`` seconds is declared dead."""
+    ``timeout`` seconds). A process silent for ``heartbeat_timeout`` seconds is declared dead.
+
+    The three arguments are given, so nothing is read from a cluster's environment (a SLURM job
+    around this machine would otherwise supply its own); on a cluster, ``initialize()`` alone.
+    """
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # collectives across processes on CPU
-    jax.distributed.initialize(coordinator_address, num_processes, process_id, initialization_timeout=timeout,
-                               heartbeat_timeout_seconds=heartbeat_timeout)
+    jax.distributed.initialize(coordinator_address, num_processes, process_id, cluster_detection_method="deactivate",
+                               initialization_timeout=timeout, heartbeat_timeout_seconds=heartbeat_timeout)
 
 
 def global_batch(mesh, *, batch_size: int, num_points: int, dim: int, context_dim: int, seed: int):

@@ -1,0 +1,36 @@
+"""Hidden tests of the multiprocess exercises."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from hutchinson_course.exercises.expect import expect_close
+from hutchinson_course.exercises.multiprocess import check_parts, numbered_batch, process_blocks, reference_mean
+from hutchinson_course.exercises.outcome import Incorrect
+
+
+def test_q1_eight_processes_and_more_arrays(process_part):
+    x_t, mask = numbered_batch(batch_size=16)
+    check_parts(process_part, (x_t, mask), 8)
+    keys = jax.random.split(jax.random.key(0), (16, 3))
+    parts = process_part((x_t, mask, keys), 3, 8)
+    if len(parts) != 3 or parts[2].shape != (2, 3):
+        raise Incorrect("process_part should return one part per array, typed keys included: (16, 3) keys on 8 "
+                        "processes give (2, 3) per process.")
+
+
+def test_q1_parts_put_back_together(process_part):
+    x_t, mask = numbered_batch(batch_size=6)
+    parts = [process_part((x_t, mask), i, 3) for i in range(3)]
+    expect_close(np.concatenate([p[0] for p in parts]), x_t, what="the three processes' rows put back together")
+
+
+def test_q2_one_process_and_a_process_of_padding(mean_across_processes):
+    blocks = process_blocks(seed=5, process_count=1, padding_rows=0)
+    expect_close(float(np.asarray(mean_across_processes(blocks))), reference_mean(blocks), what="one process's mean",
+                 rtol=1e-5)
+    blocks = process_blocks(seed=6, process_count=4, padding_rows=4)  # process 3 holds only padding
+    expect_close(float(np.asarray(mean_across_processes(blocks))), reference_mean(blocks),
+                 what="the mean when the last process holds only padding", rtol=1e-5,
+                 why="A process without real points adds 0 to both the sum and the count.")

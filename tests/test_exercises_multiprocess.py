@@ -1,0 +1,53 @@
+"""The multiprocess exercises' checks: typical mistakes get specific messages (no devices needed)."""
+
+import numpy as np
+
+from hutchinson_course.estimators import core
+from hutchinson_course.exercises import exercise_set
+
+q1, q2 = exercise_set("multiprocess")
+
+
+def outcome(exercise, answer):
+    return exercise.evaluate({exercise.answer: answer})
+
+
+def test_q1_messages():
+    def strided(arrays, process_index, process_count):
+        if arrays[0].shape[0] % process_count:
+            raise ValueError(f"{arrays[0].shape[0]} rows, {process_count} processes")
+        return tuple(a[process_index::process_count] for a in arrays)
+
+    def no_check(arrays, process_index, process_count):
+        rows = arrays[0].shape[0] // process_count
+        return tuple(a[process_index * rows:(process_index + 1) * rows] for a in arrays)
+
+    def vague(arrays, process_index, process_count):
+        if arrays[0].shape[0] % process_count:
+            raise ValueError("uneven")
+        return no_check(arrays, process_index, process_count)
+
+    def first_array_only(arrays, process_index, process_count):
+        return no_check(arrays, process_index, process_count)[0]
+
+    assert "one contiguous block" in outcome(q1, strided).message
+    assert "raise ValueError (pad the batch first)" in outcome(q1, no_check).message
+    assert "should name both numbers" in outcome(q1, vague).message
+    assert "one part per array" in outcome(q1, first_array_only).message
+    assert outcome(q1, vague).status == "failed"
+
+
+def test_q2_messages():
+    def mean_of_means(blocks):
+        return np.mean([core.masked_mean(traces, mask) for traces, mask in blocks])
+
+    def padding_counted(blocks):
+        return sum(np.sum(traces) for traces, _ in blocks) / sum(mask.size for _, mask in blocks)
+
+    def nan_without_real_points(blocks):
+        sums = [core.masked_sum_and_count(traces, mask) for traces, mask in blocks]
+        return sum(s for s, _ in sums) / sum(c for _, c in sums)
+
+    assert "add the sums and the counts first" in outcome(q2, mean_of_means).message
+    assert "padding included" in outcome(q2, padding_counted).message
+    assert "a mean of 0.0" in outcome(q2, nan_without_real_points).message
