@@ -13,19 +13,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hutchinson_course.estimators import per_point
+from hutchinson_course.estimators.core import exact_trace, masked_mean
 from hutchinson_course.estimators.fields import init_field_params, vector_field
 from hutchinson_course.estimators.matrix_free import (
-    exact_divergence,
-    exact_mean_divergence,
+    batch_traces,
+    divergence_loss,
+    exact_divergence_loss,
     exact_traces,
-    field_jacobian,
     gradient_z_scores,
-    hutchinson_trace,
-    hutchinson_traces,
-    masked_mean,
-    mean_divergence,
-    quadratic_form_jvp,
-    quadratic_form_vjp,
+    jvp_matvec,
+    neural_field,
+    vjp_matvec,
 )
 from hutchinson_course.estimators.variance import estimator_tolerance, probe_variance
 
@@ -49,6 +48,30 @@ def batch(dim, B=2, N=5, seed=2):
     t = jax.random.uniform(keys[2], (B, 1))
     mask = jnp.ones((B, N)).at[-1, N - 2:].set(0.0)  # two padded points in the last batch
     return x_t, z, t, mask
+
+
+# One point, through the package's layers: the products, the exact trace and the per-point estimate.
+
+def field_jacobian(params, x, z, t):
+    """The reference Jacobian, (D, D), by jax.jacfwd: independent of the estimator's products."""
+    return jax.jacfwd(vector_field, argnums=1)(params, x, z, t)
+
+
+def quadratic_form_jvp(params, x, z, t, eps):
+    return eps @ jvp_matvec(neural_field(params))(x, z, t)(eps)
+
+
+def quadratic_form_vjp(params, x, z, t, eps):
+    return eps @ vjp_matvec(neural_field(params))(x, z, t)(eps)
+
+
+def exact_divergence(params, x, z, t):
+    return exact_trace(jvp_matvec(neural_field(params))(x, z, t), x.shape[0])
+
+
+def hutchinson_trace(params, x, z, t, mask_val, key, *, num_probes, probe_kind="rademacher"):
+    return per_point.point_trace(x, z, t, mask_val, key, num_probes=num_probes, probe_kind=probe_kind,
+                                 jacobian_matvec=jvp_matvec(neural_field(params)))
 
 
 # The field --------------------------------------------------------------------------------
@@ -161,7 +184,7 @@ def test_batched_estimates_are_within_the_tolerance_of_the_exact_traces(probe_ki
     dim, num_probes = 3, 256
     params = field(dim)
     x_t, z, t, mask = batch(dim)
-    traces = hutchinson_traces(params, x_t, z, t, mask, jax.random.key(5), num_probes=num_probes, probe_kind=probe_kind)
+    traces = batch_traces(params, x_t, z, t, mask, jax.random.key(5), num_probes=num_probes, probe_kind=probe_kind)
     exact = exact_traces(params, x_t, z, t, mask)
     assert traces.shape == exact.shape == mask.shape and traces.dtype == jnp.float32
     jacobians = jax.vmap(jax.vmap(field_jacobian, in_axes=(None, 0, None, None)), in_axes=(None, 0, 0, 0))(params, x_t, z, t)
@@ -178,7 +201,7 @@ def test_batched_estimator_is_the_per_point_estimator_with_one_key_per_point():
     params = field(dim)
     x_t, z, t, mask = batch(dim, B=2, N=3)
     key = jax.random.key(11)
-    traces = hutchinson_traces(params, x_t, z, t, mask, key, num_probes=3)
+    traces = batch_traces(params, x_t, z, t, mask, key, num_probes=3)
     keys = jax.random.split(key, mask.shape)
     per_point = jax.jit(functools.partial(hutchinson_trace, num_probes=3))
     for b, n in np.ndindex(*mask.shape):
@@ -191,20 +214,20 @@ def test_boolean_masks_work_like_float_masks():
     params = field(2)
     x_t, z, t, mask = batch(2)
     key = jax.random.key(0)
-    np.testing.assert_array_equal(hutchinson_traces(params, x_t, z, t, mask, key, num_probes=2),
-                                  hutchinson_traces(params, x_t, z, t, mask > 0, key, num_probes=2))
+    np.testing.assert_array_equal(batch_traces(params, x_t, z, t, mask, key, num_probes=2),
+                                  batch_traces(params, x_t, z, t, mask > 0, key, num_probes=2))
 
 
 def test_num_probes_and_probe_kind_are_static():
     params = field(2)
     x_t, z, t, mask = batch(2)
-    before = hutchinson_traces._cache_size()
+    before = batch_traces._cache_size()
     for _ in range(2):
-        hutchinson_traces(params, x_t, z, t, mask, jax.random.key(0), num_probes=5, probe_kind="gaussian")
-    hutchinson_traces(params, x_t, z, t, mask, jax.random.key(0), num_probes=6, probe_kind="gaussian")
-    assert hutchinson_traces._cache_size() - before == 2
+        batch_traces(params, x_t, z, t, mask, jax.random.key(0), num_probes=5, probe_kind="gaussian")
+    batch_traces(params, x_t, z, t, mask, jax.random.key(0), num_probes=6, probe_kind="gaussian")
+    assert batch_traces._cache_size() - before == 2
     with pytest.raises(ValueError, match="probe_kind must be one of"):
-        hutchinson_traces(params, x_t, z, t, mask, jax.random.key(0), num_probes=2, probe_kind="uniform")
+        batch_traces(params, x_t, z, t, mask, jax.random.key(0), num_probes=2, probe_kind="uniform")
 
 
 def test_masked_mean_ignores_padding_and_survives_an_empty_mask():
@@ -216,10 +239,10 @@ def test_masked_mean_ignores_padding_and_survives_an_empty_mask():
 # Gradients through the estimator ------------------------------------------------------------
 
 def sampled_gradients(params, data, keys, num_probes, probe_kind, probe_scale=1.0):
-    """Gradients of mean_divergence for each key; probe_scale != 1 builds a deliberately biased estimator."""
+    """Gradients of divergence_loss for each key; probe_scale != 1 builds a deliberately biased estimator."""
     def loss(p, key):
         # Scaling the probes by s multiplies every quadratic form, and so the estimate, by s^2.
-        return probe_scale**2 * mean_divergence(p, *data, key, num_probes=num_probes, probe_kind=probe_kind)
+        return probe_scale**2 * divergence_loss(p, *data, key, num_probes=num_probes, probe_kind=probe_kind)
     return jax.jit(jax.vmap(jax.grad(loss), in_axes=(None, 0)))(params, keys)
 
 
@@ -227,7 +250,7 @@ def sampled_gradients(params, data, keys, num_probes, probe_kind, probe_scale=1.
 def test_gradient_is_unbiased_for_the_exact_divergence_gradient(probe_kind, num_probes):
     params = field(2)
     data = batch(2)
-    exact = jax.grad(exact_mean_divergence)(params, *data)
+    exact = jax.grad(exact_divergence_loss)(params, *data)
     samples = sampled_gradients(params, data, jax.random.split(jax.random.key(21), 400), num_probes, probe_kind)
     worst = max(float(leaf.max()) for leaf in jax.tree.leaves(gradient_z_scores(samples, exact)))
     # About 400 entries: if all were Gaussian and correct, one beyond 5 standard errors would
@@ -238,7 +261,7 @@ def test_gradient_is_unbiased_for_the_exact_divergence_gradient(probe_kind, num_
 def test_a_biased_gradient_fails_the_same_check():
     params = field(2)
     data = batch(2)
-    exact = jax.grad(exact_mean_divergence)(params, *data)
+    exact = jax.grad(exact_divergence_loss)(params, *data)
     samples = sampled_gradients(params, data, jax.random.split(jax.random.key(21), 400), 1, "rademacher",
                                 probe_scale=np.sqrt(1.2))
     worst = max(float(leaf.max()) for leaf in jax.tree.leaves(gradient_z_scores(samples, exact)))
@@ -248,7 +271,7 @@ def test_a_biased_gradient_fails_the_same_check():
 def test_fixed_key_gives_a_deterministic_gradient_shaped_like_the_parameters():
     params = field(2)
     data = batch(2)
-    grad = jax.grad(mean_divergence)
+    grad = jax.grad(divergence_loss)
     first = grad(params, *data, jax.random.key(3), num_probes=2)
     second = grad(params, *data, jax.random.key(3), num_probes=2)
     assert jax.tree.structure(first) == jax.tree.structure(params)

@@ -14,15 +14,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hutchinson_course.estimators import matrix_free
+from hutchinson_course.estimators import matrix_free, per_point
 from hutchinson_course.estimators.fields import init_field_params, vector_field
 from hutchinson_course.estimators.memory_aware import (
     FIELDS,
+    batch_traces,
     context_projection,
+    exact_traces,
     field_from_projection,
     first_layer_parts,
-    memory_aware_traces,
-    point_trace,
     split_field,
     strategy_traces,
 )
@@ -41,6 +41,12 @@ def problem(B=3, N=7, dim=D, context_dim=DC, seed=0):
     t = jax.random.uniform(keys[2], (B, 1))
     mask = jnp.ones((B, N)).at[-1, -2:].set(0.0)
     return params, x_t, z, t, mask, jax.random.key(seed + 2)
+
+
+def point_trace(field_at, x_point, mask_val, key, *, num_probes):
+    """per_point.point_trace for a field of x alone (no context, no time)."""
+    return per_point.point_trace(x_point, jnp.zeros(1), jnp.float32(0.0), mask_val, key, num_probes=num_probes,
+                                 jacobian_matvec=matrix_free.jvp_matvec(lambda x, z_ctx, t_val: field_at(x)))
 
 
 def close(a, b):
@@ -112,19 +118,33 @@ def test_all_fields_and_strategies_agree():
 def test_memory_aware_traces_equal_the_tiled_design(chunk_size, checkpoint):
     args = problem()
     tiled = strategy_traces(*args, field="concatenated", strategy="tile", num_probes=6)
-    close(memory_aware_traces(*args, num_probes=6, chunk_size=chunk_size, checkpoint=checkpoint), tiled)
+    close(batch_traces(*args, num_probes=6, chunk_size=chunk_size, checkpoint=checkpoint), tiled)
 
 
 def test_memory_aware_traces_match_the_grad_chapter_estimator():
     args = problem()
-    close(memory_aware_traces(*args, num_probes=5), matrix_free.hutchinson_traces(*args, num_probes=5))
+    close(batch_traces(*args, num_probes=5), matrix_free.batch_traces(*args, num_probes=5))
+
+
+def test_exact_traces_with_the_projection_equal_the_grad_chapters_and_mask_padding():
+    params, x_t, z, t, mask, _ = problem()
+    exact = exact_traces(params, x_t, z, t, mask)
+    close(exact, matrix_free.exact_traces(params, x_t, z, t, mask))
+    assert np.all(np.asarray(exact)[np.asarray(mask) == 0] == 0.0)
+
+
+def test_a_structured_context_is_mean_pooled_like_the_field():
+    params, x_t, _, t, mask, key = problem()
+    z_sets = jax.random.normal(jax.random.key(9), (x_t.shape[0], 4, DC))  # (B, K, Dc)
+    close(batch_traces(params, x_t, z_sets, t, mask, key, num_probes=5),
+          batch_traces(params, x_t, z_sets.mean(axis=1), t, mask, key, num_probes=5))
 
 
 def test_gradients_do_not_depend_on_chunks_or_checkpoints():
     params, *batch = problem()
 
     def gradient(chunk_size, checkpoint):
-        loss = lambda p: jnp.sum(memory_aware_traces(p, *batch, num_probes=4, chunk_size=chunk_size,
+        loss = lambda p: jnp.sum(batch_traces(p, *batch, num_probes=4, chunk_size=chunk_size,
                                                      checkpoint=checkpoint))
         return jax.grad(loss)(params)
 
@@ -145,7 +165,7 @@ def test_bad_field_or_strategy_names_are_refused():
 def test_the_projection_runs_once_per_batch_element():
     args = problem(B=4, N=9, context_dim=11)
     split = functools.partial(strategy_traces, field="split", num_probes=3)
-    for fn, shape in ((functools.partial(memory_aware_traces, num_probes=3), (4, 8)),
+    for fn, shape in ((functools.partial(batch_traces, num_probes=3), (4, 8)),
                       (functools.partial(split, strategy="in_axes_none"), (4, 8)),
                       (functools.partial(split, strategy="tile"), (4, 9, 8))):
         assert products_over(jax.make_jaxpr(fn)(*args).jaxpr, 11) == [shape]
@@ -166,8 +186,8 @@ def temp_bytes(fn, *args):
 
 def test_chunks_bound_the_memory_of_evaluation():
     args = problem(B=4, N=400, context_dim=16)
-    whole = temp_bytes(functools.partial(memory_aware_traces, num_probes=8), *args)
-    chunked = temp_bytes(functools.partial(memory_aware_traces, num_probes=8, chunk_size=20), *args)
+    whole = temp_bytes(functools.partial(batch_traces, num_probes=8), *args)
+    chunked = temp_bytes(functools.partial(batch_traces, num_probes=8, chunk_size=20), *args)
     assert chunked < whole / 4
 
 
@@ -175,7 +195,7 @@ def test_a_gradient_needs_chunks_and_checkpoint_to_save_memory():
     params, *batch = problem(B=4, N=400, context_dim=16)
 
     def gradient_temp(chunk_size, checkpoint):
-        loss = lambda p: jnp.mean(memory_aware_traces(p, *batch, num_probes=8, chunk_size=chunk_size,
+        loss = lambda p: jnp.mean(batch_traces(p, *batch, num_probes=8, chunk_size=chunk_size,
                                                       checkpoint=checkpoint))
         return temp_bytes(jax.grad(loss), params)
 

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from hutchinson_course.compilations import count_compilations
-from hutchinson_course.estimators import fields, matrix_free, stateful
-from hutchinson_course.estimators.probes import sample_probes
+from hutchinson_course.estimators import fields, matrix_free, per_point, stateful
 from hutchinson_course.estimators.variance import estimator_tolerance, probe_variance
 
 D, Dc, B, N = 2, 4, 2, 4
@@ -43,7 +42,7 @@ def batch():
 
 def explicit_samples(params, batch, repeats, seed, **options):
     """``repeats`` estimates of the grad chapter's explicit-key estimator: (repeats, B, N)."""
-    one = lambda key: matrix_free.hutchinson_traces(params, *batch, key, **options)
+    one = lambda key: matrix_free.batch_traces(params, *batch, key, **options)
     return np.asarray(jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(seed), repeats)))
 
 
@@ -70,7 +69,7 @@ def samples(params, field, batch):
 def jacobians(params, batch):
     """J at every point: (B, N, D, D)."""
     x_t, z, t, _ = batch
-    over_points = jax.vmap(matrix_free.field_jacobian, in_axes=(None, 0, None, None))
+    over_points = jax.vmap(jax.jacfwd(fields.vector_field, argnums=1), in_axes=(None, 0, None, None))
     return np.asarray(jax.jit(jax.vmap(over_points, in_axes=(None, 0, 0, 0)))(params, x_t, z, t))
 
 
@@ -99,7 +98,7 @@ def test_weights_live_in_param_states(params, field):
 def test_traces_within_tolerance_of_exact(params, field, batch, jacobians, probe_kind):
     num_probes = 64
     brainstate.random.seed(0)
-    traces = np.asarray(stateful.hutchinson_traces(field, *batch, num_probes=num_probes, probe_kind=probe_kind))
+    traces = np.asarray(stateful.batch_traces(field, *batch, num_probes=num_probes, probe_kind=probe_kind))
     exact = np.asarray(stateful.exact_traces(field, *batch))
     np.testing.assert_array_equal(exact, np.asarray(matrix_free.exact_traces(params, *batch)))
     assert traces.shape == (B, N)
@@ -110,7 +109,7 @@ def test_traces_within_tolerance_of_exact(params, field, batch, jacobians, probe
 
 
 def test_seed_replays_and_each_call_draws_anew(field, batch):
-    run = functools.partial(stateful.hutchinson_traces, field, *batch, num_probes=8, probe_kind="gaussian")
+    run = functools.partial(stateful.batch_traces, field, *batch, num_probes=8, probe_kind="gaussian")
     brainstate.random.seed(3)
     first, second = np.asarray(run()), np.asarray(run())
     brainstate.random.seed(3)
@@ -125,7 +124,7 @@ def test_seed_replays_and_each_call_draws_anew(field, batch):
 
 
 def test_new_weights_do_not_recompile_and_are_used(field, batch):
-    run = functools.partial(stateful.hutchinson_traces, field, *batch, num_probes=64)
+    run = functools.partial(stateful.batch_traces, field, *batch, num_probes=64)
     brainstate.random.seed(6)
     original = run()
     last = field.layers[-1].weight
@@ -160,7 +159,7 @@ def test_the_independence_test_catches_shared_probes(params, batch):
     def shared_probe_traces():
         per_point = functools.partial(stateful.point_trace, field, num_probes=1)
         over_points = jax.vmap(per_point, in_axes=(0, None, None, 0))  # plain jax.vmap: one key for all points
-        return brainstate.transform.vmap2(over_points, in_axes=(0, 0, 0, 0))(x_same, z, t, mask)
+        return brainstate.transform.vmap2(over_points, in_axes=(0, 0, 0, 0))(x_same, z, t[:, 0], mask)
 
     brainstate.random.seed(8)
     samples = np.asarray(brainstate.transform.jit(
@@ -221,11 +220,14 @@ def test_z_scores_of_known_distributions():
     assert np.all(np.array(stateful.distribution_z_scores(constant, constant)) == 0)
 
 
-def test_draw_probes_comes_from_brainstates_state():
+def test_only_the_key_source_differs_from_the_grad_chapters_point_trace(params, batch):
+    x_t, z, t, mask = batch
+    field = stateful.NeuralField(params)
     brainstate.random.seed(12)
-    probes = stateful.draw_probes(3, 4, "rademacher")
+    found = stateful.point_trace(field, x_t[0, 0], z[0], t[0, 0], mask[0, 0], num_probes=3)
     brainstate.random.seed(12)
-    expected = sample_probes(brainstate.random.split_key(), 3, 4, "rademacher")
-    np.testing.assert_array_equal(probes, expected)
+    expected = per_point.point_trace(x_t[0, 0], z[0], t[0, 0], mask[0, 0], brainstate.random.split_key(),
+                                     num_probes=3, jacobian_matvec=matrix_free.jvp_matvec(field))
+    np.testing.assert_array_equal(found, expected)
     with pytest.raises(ValueError, match="probe_kind"):
-        stateful.draw_probes(3, 4, "uniform")
+        stateful.point_trace(field, x_t[0, 0], z[0], t[0, 0], mask[0, 0], num_probes=3, probe_kind="uniform")

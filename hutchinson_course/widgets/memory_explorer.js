@@ -110,7 +110,7 @@ function render({ model, el }) {
         { class: "hc-legend" },
         "Logical: the bytes of the arrays each strategy builds and hands to vmap (x, z, t, mask " +
           "and keys at its “before the vmap” level, as in the shape explorer). Compiled: what " +
-          "jax.jit(per_point.batched_hutchinson_trace).lower(...).compile().memory_analysis() " +
+          "jax.jit(per_point.batch_traces).lower(...).compile().memory_analysis() " +
           "reports. x_t is missing from the compiled arguments: this field's Jacobian does not " +
           "depend on x, and jit drops inputs the program does not use.",
       ),
