@@ -18,10 +18,16 @@ The sections:
 - ``loop_vmap_jit``: a Python loop over the points against ``jax.vmap`` (not compiled as a
   whole) against ``jax.jit(jax.vmap(...))``, at the small size;
 - ``floor``: the memory-aware estimator against a bare batched jvp of the same field with the
-  same probes, the least any Hutchinson estimator must do (one jvp per probe);
-- ``matfree``: the estimator against ``matfree.stochtrace`` on the same field and probes
-  (skipped when matfree is not installed: it is an optional dependency);
-- ``exact_vs_hutchinson``: exact traces from ``jax.jacfwd`` against the estimator, for growing D.
+  same probes, the least any Hutchinson estimator must do (one jvp per probe), and against the
+  same jvp with the probes drawn in the same program (the work the bare floor skips);
+- ``matfree``: the estimator against ``matfree.stochtrace`` with the same probes, given the course's
+  structure and as a matfree user calls it (the whole field's jvp at each point), skipped when
+  matfree is not installed;
+- ``exact_vs_hutchinson``: exact traces (D jvps) against the estimator, for growing D;
+- ``roofline``: the estimator's achieved operation and byte rates against this machine's, measured
+  in the same run (a large matrix product, a large elementwise pass);
+- ``scaling``: time and peak memory of the seed design and the final estimator as B, N and the
+  number of probes grow (``--plot`` draws it).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import numpy as np
 from .estimators import memory_aware, per_point
 from .estimators.core import sample_probes
 from .estimators.matrix_free import jvp_matvec
+from .estimators.fields import vector_field as concatenated_field
 from .estimators.memory_aware import FIELDS, context_projection, field_from_projection, split_field, strategy_traces
 from .timing import Timing
 
@@ -357,16 +364,29 @@ def point_probes(key: jax.Array, shape: tuple[int, int], num_probes: int, dim: i
     return jax.vmap(jax.vmap(lambda k: sample_probes(k, num_probes, dim)))(keys)
 
 
+def probes_and_batched_jvp(params, x_t: jax.Array, z: jax.Array, t: jax.Array, key: jax.Array, *,
+                           num_probes: int) -> jax.Array:
+    """The floor with the work it would otherwise skip: draw the estimator's probes (one key per point,
+    then (P, D) per point), then the batched jvp. Returns (B, N, P, D)."""
+    probes = point_probes(key, x_t.shape[:2], num_probes, x_t.shape[-1])
+    return batched_jvp(params, x_t, z, t, probes)
+
+
 def floor(problem: Problem, *, repeats: int) -> dict:
-    """The memory-aware estimator against the bare batched jvp it cannot do without."""
+    """The memory-aware estimator against the bare batched jvp it cannot do without, given the probes,
+    and against the same jvp with the probes drawn in the same program (the work the bare floor skips)."""
     params, x_t, z, t, mask, key = args = problem.inputs()
     probes = jax.block_until_ready(point_probes(key, mask.shape, problem.num_probes, problem.D))
+    drawn = functools.partial(probes_and_batched_jvp, num_probes=problem.num_probes)
     measurements, _ = _compile_and_time({"estimator": (estimator(MEMORY_AWARE, problem), args),
-                                         "batched jvp": (batched_jvp, (params, x_t, z, t, probes))},
+                                         "batched jvp": (batched_jvp, (params, x_t, z, t, probes)),
+                                         "probes and batched jvp": (drawn, (params, x_t, z, t, key))},
                                         repeats=repeats)
+    ratios = [_ratio(measurements, q, "estimator", "batched jvp") for q in ("time", "flops")]
+    ratios += [_ratio(measurements, q, "estimator", "probes and batched jvp") for q in ("time", "flops")]
+    ratios += [_ratio(measurements, "time", "probes and batched jvp", "batched jvp")]
     return {"title": "the estimator against a bare batched jvp with the same probes (the floor)",
-            "problem": problem.as_dict(), "measurements": measurements,
-            "ratios": [_ratio(measurements, q, "estimator", "batched jvp") for q in ("time", "flops")]}
+            "problem": problem.as_dict(), "measurements": measurements, "ratios": ratios}
 
 
 def matfree_traces(stochtrace, params, x_t, z, t, mask, key, *, num_probes: int) -> jax.Array:
@@ -387,22 +407,146 @@ def matfree_traces(stochtrace, params, x_t, z, t, mask, key, *, num_probes: int)
     return jax.vmap(batch_traces)(x_t, z, t, mask, keys)
 
 
+def matfree_user_traces(stochtrace, params, x_t, z, t, mask, key, *, num_probes: int) -> jax.Array:
+    """What a matfree user writes: matfree's Monte Carlo estimator on the jvp of the whole field
+    (``fields.vector_field``, context concatenated into the input) at each point, mapped over every
+    point with vmap, the same key per point as the course's estimator."""
+    keys = jax.random.split(key, mask.shape)
+    sampler = stochtrace.sampler_signs(jnp.zeros(x_t.shape[-1], x_t.dtype), num=num_probes)
+    estimate = stochtrace.estimator_monte_carlo(stochtrace.monte_carlo_trace(), sampler)
+
+    def one_point(x_point, z_ctx, t_val, point_key):
+        matvec = lambda v: jax.jvp(lambda x: concatenated_field(params, x, z_ctx, t_val), (x_point,), (v,))[1]
+        return estimate(matvec, point_key)
+
+    traces = jax.vmap(jax.vmap(one_point, in_axes=(0, None, None, 0)))(x_t, z, t, keys)
+    return jnp.where(mask != 0, traces, 0.0)
+
+
 def matfree_comparison(problem: Problem, *, repeats: int) -> dict:
-    """The estimator against matfree.stochtrace, or a note that matfree is not installed."""
+    """The estimator against matfree.stochtrace twice: given the course's structure (the context
+    projection once per batch element), and as a matfree user would call it (the whole field's jvp at
+    each point); or a note that matfree is not installed."""
     title = "the estimator against matfree.stochtrace"
     try:
         from matfree import stochtrace
     except ImportError:
         return {"title": title, "skipped": "matfree is not installed (it is optional: pip install matfree)"}
     args = problem.inputs()
+    options = dict(num_probes=problem.num_probes)
     measurements, outputs = _compile_and_time(
         {"estimator": (estimator(MEMORY_AWARE, problem), args),
-         "matfree": (functools.partial(matfree_traces, stochtrace, num_probes=problem.num_probes), args)},
+         "matfree, the course's structure": (functools.partial(matfree_traces, stochtrace, **options), args),
+         "matfree, as a user calls it": (functools.partial(matfree_user_traces, stochtrace, **options), args)},
         repeats=repeats)
+    ratios = [_ratio(measurements, q, other, "estimator") for other in
+              ("matfree, the course's structure", "matfree, as a user calls it") for q in ("time", "flops")]
+    ratios.append(_ratio(measurements, "time", "estimator", "matfree, as a user calls it"))
     return {"title": title, "matfree_version": versions()["matfree"], "problem": problem.as_dict(),
-            "measurements": measurements,
-            "ratios": [_ratio(measurements, q, "matfree", "estimator") for q in ("time", "flops")],
-            "max_abs_difference": _largest_difference(outputs)}
+            "measurements": measurements, "ratios": ratios, "max_abs_difference": _largest_difference(outputs)}
+
+
+def machine_rates(*, repeats: int, matrix_size: int = 2048, copy_bytes: int = 2**28) -> dict:
+    """This machine's attainable rates, measured now: a large matrix product for arithmetic
+    (2 n^3 operations) and a large elementwise pass for memory traffic (it reads and writes
+    ``copy_bytes`` each). Returns {"flops_per_second", "bytes_per_second"} as Measurements."""
+    matrix = jnp.ones((matrix_size, matrix_size), jnp.float32)
+    vector = jnp.ones(copy_bytes // 4, jnp.float32)
+    timings = time_interleaved({"matmul": (jax.jit(lambda a: a @ a), (matrix,)),
+                                "copy": (jax.jit(lambda v: v * 1.5), (vector,))}, repeats=repeats)
+    work = {"matmul": 2.0 * matrix_size**3, "copy": 2.0 * copy_bytes}
+
+    def rate(label):  # the median rate and the spread of rates over the repeats' extremes
+        timing = timings[label]
+        fastest, slowest = max(timing.median - timing.spread, 1e-12), timing.median + timing.spread
+        return Measurement(work[label] / timing.median, work[label] / fastest - work[label] / slowest,
+                           timing.repeats, "1/s")
+
+    return {"flops_per_second": rate("matmul"), "bytes_per_second": rate("copy")}
+
+
+def roofline(problem: Problem, *, repeats: int) -> dict:
+    """How close the final estimator comes to this machine's limits: its achieved operation and byte
+    rates (XLA's counts over the measured time) against the attainable ones measured in the same run,
+    and which limit binds (its operations per byte against the machine's)."""
+    args = problem.inputs()
+    compiled = compile_program(estimator(MEMORY_AWARE, problem), *args)
+    seconds = time_interleaved({"estimator": (compiled, args)}, repeats=repeats)["estimator"].median
+    cost = compiled.cost_analysis()
+    rates = machine_rates(repeats=repeats)
+    achieved = {"flops_per_second": float(cost["flops"]) / seconds,
+                "bytes_per_second": float(cost["bytes accessed"]) / seconds}
+    fractions = {name: achieved[name] / rates[name].median for name in achieved}
+    intensity = float(cost["flops"]) / float(cost["bytes accessed"])
+    balance = rates["flops_per_second"].median / rates["bytes_per_second"].median
+    return {"title": "the estimator against this machine's attainable rates (roofline)",
+            "problem": problem.as_dict(), "attainable": rates, "achieved": achieved, "fractions": fractions,
+            "flops": float(cost["flops"]), "bytes_accessed": float(cost["bytes accessed"]), "seconds": seconds,
+            "operations_per_byte": intensity, "machine_operations_per_byte": balance,
+            "binding_limit": "memory bandwidth" if intensity < balance else "arithmetic"}
+
+
+SCALED = ("B", "N", "num_probes")
+
+
+def scaling(problem: Problem, *, factors: tuple[int, ...], repeats: int, peak_repeats: int) -> dict:
+    """Time and peak memory of the seed design and the final estimator as B, N and the number of
+    probes grow by ``factors`` from ``problem``, one quantity at a time. Returns rows
+    {"grows", "size", "estimator", "time", "peak_bytes"} and, per quantity and estimator, the slope of
+    log time against log size (1 is linear)."""
+    rows = []
+    for grows in SCALED:
+        for factor in factors:
+            sized = dataclasses.replace(problem, **{grows: getattr(problem, grows) * factor})
+            args = sized.inputs()
+            names = {"tiled seed design": SEED_DESIGN, "final estimator": MEMORY_AWARE}
+            timings = time_interleaved({label: (compile_program(estimator(name, sized), *args), args)
+                                        for label, name in names.items()}, repeats=repeats)
+            for label, name in names.items():
+                peak = peak_memory(name, sized, repeats=peak_repeats)
+                rows.append({"grows": grows, "size": getattr(sized, grows), "estimator": label,
+                             "time": timing_measurement(timings[label]), "peak_bytes": peak})
+    slopes = []
+    for grows in SCALED:
+        for label in ("tiled seed design", "final estimator"):
+            picked = [row for row in rows if row["grows"] == grows and row["estimator"] == label]
+            sizes = np.log([row["size"] for row in picked])
+            times = np.log([row["time"].median for row in picked])
+            slopes.append({"grows": grows, "estimator": label,
+                           "time_slope": float(np.polyfit(sizes, times, 1)[0])})
+    return {"title": "time and peak memory as B, N and the number of probes grow", "problem": problem.as_dict(),
+            "factors": list(factors), "rows": rows, "slopes": slopes}
+
+
+def plot_scaling(section: dict, path: str) -> None:
+    """The scaling section as a log-log figure: time (top) and peak memory (bottom) against size, one
+    column per quantity that grows, one line per estimator."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, len(SCALED), figsize=(4 * len(SCALED), 6), squeeze=False)
+    for column, grows in enumerate(SCALED):
+        for label, style in (("tiled seed design", "o--"), ("final estimator", "s-")):
+            picked = [row for row in section["rows"] if row["grows"] == grows and row["estimator"] == label]
+            sizes = [row["size"] for row in picked]
+            axes[0, column].loglog(sizes, [value_of(row["time"]) for row in picked], style, label=label)
+            if all(row["peak_bytes"] is not None for row in picked):
+                axes[1, column].loglog(sizes, [value_of(row["peak_bytes"]) / 2**20 for row in picked], style,
+                                       label=label)
+        axes[1, column].set_xlabel(grows if grows != "num_probes" else "P (probes)")
+    axes[0, 0].set_ylabel("time (s)")
+    axes[1, 0].set_ylabel("peak memory (MiB)")
+    axes[0, 0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def value_of(measurement) -> float:
+    """The median of a Measurement, or of its JSON form."""
+    return measurement.median if isinstance(measurement, Measurement) else measurement["median"]
 
 
 def exact_vs_hutchinson(problem: Problem, dims: tuple[int, ...], *, repeats: int) -> dict:
@@ -421,7 +565,8 @@ def exact_vs_hutchinson(problem: Problem, dims: tuple[int, ...], *, repeats: int
 
 
 def run(*, large: Problem, small: Problem, dims: tuple[int, ...], chunk_size: int, repeats: int,
-        peak_repeats: int, report: Callable[[dict], None] = lambda section: None) -> dict:
+        peak_repeats: int, scaling_base: Problem, factors: tuple[int, ...] = (1, 2, 4, 8),
+        report: Callable[[dict], None] = lambda section: None) -> dict:
     """Every section, in order; ``report`` is called with each section as soon as it is measured."""
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "versions": versions(),
                "settings": {"repeats": repeats, "peak_repeats": peak_repeats, "chunk_size": chunk_size},
@@ -432,7 +577,10 @@ def run(*, large: Problem, small: Problem, dims: tuple[int, ...], chunk_size: in
                 "loop_vmap_jit": lambda: loop_vmap_jit(small, repeats=repeats),
                 "floor": lambda: floor(large, repeats=repeats),
                 "matfree": lambda: matfree_comparison(large, repeats=repeats),
-                "exact_vs_hutchinson": lambda: exact_vs_hutchinson(small, dims, repeats=repeats)}
+                "exact_vs_hutchinson": lambda: exact_vs_hutchinson(small, dims, repeats=repeats),
+                "roofline": lambda: roofline(large, repeats=repeats),
+                "scaling": lambda: scaling(scaling_base, factors=factors, repeats=repeats,
+                                           peak_repeats=peak_repeats)}
     for name, measure in sections.items():
         results["sections"][name] = measure()
         report(results["sections"][name])
@@ -496,6 +644,22 @@ def print_section(section: dict) -> None:
     problem = section["problem"]
     print(f"   B={problem['B']} N={problem['N']} Dc={problem['Dc']} D={problem['D']} "
           f"probes={problem['num_probes']} hidden={tuple(problem['hidden_sizes'])}")
+    if "attainable" in section:  # the roofline
+        for name in ("flops_per_second", "bytes_per_second"):
+            print(f"   {name:17s} attainable {describe(section['attainable'][name], name)}, achieved "
+                  f"{section['achieved'][name]:.3g}: {100 * section['fractions'][name]:.3g}% of it")
+        print(f"   operations per byte {section['operations_per_byte']:.3g} (the machine's: "
+              f"{section['machine_operations_per_byte']:.3g}): {section['binding_limit']} binds")
+        return
+    if "rows" in section:  # the scaling table
+        print(f"   {'grows':10s} {'size':>6s}  {'estimator':18s} {'time':>12s} {'peak':>12s}")
+        for row in section["rows"]:
+            peak = describe(row["peak_bytes"].median, "peak_bytes") if row["peak_bytes"] else "-"
+            print(f"   {row['grows']:10s} {row['size']:6d}  {row['estimator']:18s} "
+                  f"{_human(row['time'].median, 's'):>12s} {peak:>12s}")
+        for slope in section["slopes"]:
+            print(f"   slope of log time against log {slope['grows']}, {slope['estimator']}: {slope['time_slope']:.2f}")
+        return
     for label, quantities in section["measurements"].items():
         print(f"   {label}:")
         for quantity, value in quantities.items():
@@ -526,6 +690,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=100, help="points of each batch element per step")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement")
     parser.add_argument("--peak-repeats", type=int, default=3, help="fresh processes per peak memory")
+    parser.add_argument("--scaling", type=_sizes, default=(16, 250, 512), metavar="B,N,Dc",
+                        help="the sizes the scaling section starts from (default 16,250,512)")
+    parser.add_argument("--factors", type=lambda s: tuple(int(f) for f in s.split(",")), default=(1, 2, 4, 8),
+                        help="how much B, N and the probes grow in the scaling section (default 1,2,4,8)")
+    parser.add_argument("--plot", help="also draw the scaling section as a log-log figure (PNG) here")
     parser.add_argument("--peak-child", help=argparse.SUPPRESS)  # internal: one peak measurement
     args = parser.parse_args(argv)
     if args.peak_child:
@@ -536,7 +705,11 @@ def main(argv: list[str] | None = None) -> int:
     small = Problem(*args.small, num_probes=args.num_probes)
     print(f"hutchinson-benchmark: jax {jax.__version__} on {platform.platform()}, {os.cpu_count()} CPU cores")
     results = run(large=large, small=small, dims=args.dims, chunk_size=args.chunk_size, repeats=args.repeats,
-                  peak_repeats=args.peak_repeats, report=print_section)
+                  peak_repeats=args.peak_repeats, scaling_base=Problem(*args.scaling, num_probes=args.num_probes),
+                  factors=args.factors, report=print_section)
+    if args.plot:
+        plot_scaling(results["sections"]["scaling"], args.plot)
+        print(f"\ndrew {args.plot}")
     with open(args.out, "w") as out:
         json.dump(to_json(results), out, indent=2)
     print(f"\nwrote {args.out}")

@@ -16,17 +16,21 @@ import pytest
 from hutchinson_course import benchmark
 from hutchinson_course.benchmark import Problem
 
-SECTIONS = ("seed_vs_final", "strategies", "loop_vmap_jit", "floor", "matfree", "exact_vs_hutchinson")
+SECTIONS = ("seed_vs_final", "strategies", "loop_vmap_jit", "floor", "matfree", "exact_vs_hutchinson", "roofline",
+            "scaling")
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("benchmark") / "results.json"
+    folder = tmp_path_factory.mktemp("benchmark")
+    out, plot = folder / "results.json", folder / "scaling.png"
     done = subprocess.run([sys.executable, "-m", "hutchinson_course.benchmark", "--out", str(out),
                            "--large", "2,8,8", "--small", "1,3,4", "--dims", "2", "--repeats", "2",
-                           "--peak-repeats", "1", "--chunk-size", "3", "--num-probes", "4"],
-                          capture_output=True, text=True, timeout=300)
+                           "--peak-repeats", "1", "--chunk-size", "3", "--num-probes", "4",
+                           "--scaling", "1,4,4", "--factors", "1,2", "--plot", str(plot)],
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
+    assert plot.stat().st_size > 10_000  # a drawn figure, not an empty file
     return done.stdout, json.loads(out.read_text())
 
 
@@ -51,7 +55,7 @@ def test_ratios_are_quotients_of_the_measured_medians(tiny_run):
         if "skipped" in section:
             assert name == "matfree"
             continue
-        for ratio in section["ratios"]:
+        for ratio in section.get("ratios", []):
             measurements = section["measurements"]
             top = value(measurements[ratio["numerator"]][ratio["quantity"]])
             bottom = value(measurements[ratio["denominator"]][ratio["quantity"]])
@@ -76,8 +80,33 @@ def test_the_compared_estimators_agree(tiny_run):
     _, results = tiny_run
     assert results["sections"]["seed_vs_final"]["max_abs_difference"] < 1e-4
     matfree = results["sections"]["matfree"]
-    if "skipped" not in matfree:  # the same probes through matfree's estimator
-        assert matfree["max_abs_difference"] < 1e-4
+    if "skipped" not in matfree:  # the same probes through matfree's estimator, both ways
+        assert len(matfree["measurements"]) == 3 and matfree["max_abs_difference"] < 1e-4
+
+
+def test_the_roofline_divides_what_was_achieved_by_what_the_machine_attains(tiny_run):
+    _, results = tiny_run
+    roofline = results["sections"]["roofline"]
+    for name in ("flops_per_second", "bytes_per_second"):
+        assert roofline["achieved"][name] > 0 and roofline["attainable"][name]["median"] > 0
+        assert roofline["fractions"][name] == pytest.approx(
+            roofline["achieved"][name] / roofline["attainable"][name]["median"], rel=1e-12)
+    assert roofline["achieved"]["flops_per_second"] == pytest.approx(roofline["flops"] / roofline["seconds"])
+    intensity, balance = roofline["operations_per_byte"], roofline["machine_operations_per_byte"]
+    assert roofline["binding_limit"] == ("memory bandwidth" if intensity < balance else "arithmetic")
+
+
+def test_scaling_grows_one_quantity_at_a_time_for_both_estimators(tiny_run):
+    _, results = tiny_run
+    scaling = results["sections"]["scaling"]
+    assert scaling["factors"] == [1, 2]
+    base = scaling["problem"]
+    for grows in ("B", "N", "num_probes"):
+        for estimator in ("tiled seed design", "final estimator"):
+            rows = [row for row in scaling["rows"] if row["grows"] == grows and row["estimator"] == estimator]
+            assert [row["size"] for row in rows] == [base[grows], 2 * base[grows]]
+            assert all(row["time"]["median"] > 0 for row in rows)
+    assert len(scaling["slopes"]) == 6
 
 
 def test_the_printout_names_each_section_and_where_it_wrote(tiny_run):
