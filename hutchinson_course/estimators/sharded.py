@@ -63,7 +63,10 @@ def local_traces_and_mean(x_t, z, t, mask, keys, num_probes, probe_kind):
     return traces, mean_of_real(total, count)
 
 
-_pmapped = jax.pmap(local_traces_and_mean, axis_name=DEVICE_AXIS, static_broadcasted_argnums=(5, 6))
+@functools.partial(jax.pmap, axis_name=DEVICE_AXIS, static_broadcasted_argnums=(5, 6))
+def pmapped_traces_and_mean(x_t, z, t, mask, keys, num_probes, probe_kind):
+    """``local_traces_and_mean`` on every device: blocks (devices, b, ...) -> traces (devices, b, N), mean (devices,)."""
+    return local_traces_and_mean(x_t, z, t, mask, keys, num_probes, probe_kind)
 
 
 def pmap_traces(x_t, z, t, mask, key, *, num_probes: int = 16, probe_kind: str = "rademacher"):
@@ -77,7 +80,7 @@ def pmap_traces(x_t, z, t, mask, key, *, num_probes: int = 16, probe_kind: str =
     keys = point_keys(key, mask.shape)  # (B, N): the keys one device would use
     (x_t, z, t, keys), mask, batch_size = pad_batch((x_t, z, t, keys), mask, num_devices)
     blocks = [device_blocks(a, num_devices) for a in (x_t, z, t, mask, keys)]
-    traces, mean = _pmapped(*blocks, num_probes, probe_kind)
+    traces, mean = pmapped_traces_and_mean(*blocks, num_probes, probe_kind)
     return traces.reshape(mask.shape)[:batch_size], mean[0]
 
 
