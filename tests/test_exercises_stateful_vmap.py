@@ -8,7 +8,7 @@ import pytest
 from brainstate.transform import vmap2
 from brainstate.util.filter import OfType
 
-from hutchinson_course.estimators.probes import sample_probes
+from hutchinson_course.estimators.core import sample_probes
 from hutchinson_course.exercises import exercise_set
 from hutchinson_course.grading.hidden import stateful_vmap as hidden
 

@@ -1,12 +1,16 @@
 """The tiling exercises' checks and hidden tests: each typical mistake gets a specific message."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import pytest
 
 from hutchinson_course.estimators.fields import vector_field
+from hutchinson_course.estimators.matrix_free import jvp_matvec
 from hutchinson_course.estimators.memory_aware import context_projection as package_projection
-from hutchinson_course.estimators.memory_aware import field_from_projection, point_trace, split_field
+from hutchinson_course.estimators.memory_aware import projected_matvec, split_field
+from hutchinson_course.estimators.per_point import point_trace
 from hutchinson_course.exercises import exercise_set
 from hutchinson_course.grading.hidden import tiling as hidden
 
@@ -90,8 +94,8 @@ def test_q3_messages():
 
 def hoisted(params, x_points, z_ctx, t_val, mask_points, keys, num_probes):
     projection = package_projection(params, z_ctx, t_val)
-    one_point = lambda x, m, k: point_trace(lambda y: field_from_projection(params, y, projection), x, m, k,
-                                            num_probes=num_probes)
+    one_point = lambda x, m, k: point_trace(x, projection, jnp.reshape(t_val, ()), m, k, num_probes=num_probes,
+                                            jacobian_matvec=projected_matvec(params))
     return jax.vmap(one_point)(x_points, mask_points, keys)
 
 
@@ -99,8 +103,8 @@ def mapped_field(field):
     """A per-point estimator of ``field`` that receives z tiled to every point."""
     def batch_traces(params, x_points, z_ctx, t_val, mask_points, keys, num_probes):
         z_tiled = jnp.repeat(z_ctx[None], x_points.shape[0], axis=0)
-        one_point = lambda x, z, m, k: point_trace(lambda y: field(params, y, z, t_val), x, m, k,
-                                                   num_probes=num_probes)
+        one_point = lambda x, z, m, k: point_trace(x, z, jnp.reshape(t_val, ()), m, k, num_probes=num_probes,
+                                                   jacobian_matvec=jvp_matvec(functools.partial(field, params)))
         return jax.vmap(one_point)(x_points, z_tiled, mask_points, keys)
     return batch_traces
 
