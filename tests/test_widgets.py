@@ -493,3 +493,41 @@ def test_dark_theme_gives_dark_native_controls(browser, make_widget):  # noqa: F
     with mounted(browser, make_widget(), dark=True) as page:
         scheme = page.eval_on_selector(".hc-widget select", "s => getComputedStyle(s).colorScheme")
         assert scheme == "dark"
+
+
+# Each host marks its dark theme its own way (the website: html[data-theme]; JupyterLab:
+# body[data-jp-theme-light]; Colab: html[theme], in its output frames too); a host that marks none
+# leaves it to the reader's system setting. The host also gives the page its colours, which the
+# widgets' text and lines take (currentColor), so axe-core finds them legible on either.
+HOST_THEMES = {
+    "website": ("document.documentElement.dataset.theme = '{theme}'", True),
+    "JupyterLab": ("document.body.dataset.jpThemeLight = '{theme}' === 'light' ? 'true' : 'false'", True),
+    "Colab": ("document.documentElement.setAttribute('theme', '{theme}')", True),
+    "unmarked host": ("", False),
+}
+HOST_COLOURS = {"light": ("#ffffff", "#1f1f1f"), "dark": ("#1e1e1e", "#e3e3e3")}
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("host", list(HOST_THEMES))
+@pytest.mark.parametrize("make_widget", [ShapeExplorer, DeviceView, ProbeExplorer],
+                         ids=["shape explorer", "device view", "probe explorer"])
+def test_widgets_follow_each_hosts_theme(browser, make_widget, host, theme):  # noqa: F811
+    from test_site import AXE
+
+    mark, marked = HOST_THEMES[host]
+    widget = make_widget(MATRIX, repetitions=REPETITIONS) if make_widget is ProbeExplorer else make_widget()
+    # The system setting says the opposite of a marked host's theme: the host's mark must win.
+    system = theme if not marked else ("dark" if theme == "light" else "light")
+    with mounted(browser, widget) as page:
+        page.emulate_media(color_scheme=system)
+        background, text = HOST_COLOURS[theme]
+        page.evaluate(f"() => {{ {mark.format(theme=theme)}; document.body.style.background = '{background}';"
+                      f" document.body.style.color = '{text}'; }}")
+        schemes = page.eval_on_selector_all(".hc-widget select", "ss => ss.map(s => getComputedStyle(s).colorScheme)")
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate(
+            """async () => (await axe.run({include: [['.hc-widget']]}, {resultTypes: ['violations']}))
+                .violations.map(v => `${v.impact} ${v.id}: ` + v.nodes.map(n => n.target.join(' ')).join(', '))""")
+    assert schemes and all((scheme == "dark") == (theme == "dark") for scheme in schemes), (host, theme, schemes)
+    assert not violations, f"{host}, {theme} theme:\n" + "\n".join(violations)
