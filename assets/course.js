@@ -10,14 +10,19 @@
     }
   }
 
-  // The switch shows one icon per mode, named by its title ("Light", "Dark", "System Settings");
-  // its name says which one shows.
+  // The switch shows one icon per mode, named by its title ("Light", "Dark", "System Settings":
+  // the <i>'s attribute, or the <title> of the <svg> Font Awesome replaces it with); its name says
+  // which one shows.
+  function iconName(icon) {
+    const title = icon.getAttribute("title") || icon.querySelector("title")?.textContent;
+    return title ? title.trim() : icon.dataset.mode;
+  }
+
   function nameThemeSwitches() {
     const mode = document.documentElement.dataset.mode || "auto";
     for (const button of document.querySelectorAll(".theme-switch-button")) {
       const icon = button.querySelector(`.theme-switch[data-mode="${mode}"]`);
-      const shown = icon ? icon.getAttribute("title") : mode;
-      button.setAttribute("aria-label", `Color mode: ${shown}`);
+      button.setAttribute("aria-label", `Color mode: ${icon ? iconName(icon) : mode}`);
     }
   }
 

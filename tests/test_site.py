@@ -642,6 +642,25 @@ def test_page_is_accessible(docname, theme, site, server, browser):
     assert not failing, f"{docname}.html ({theme} theme), axe-core found:\n{_axe_report(failing)}"
 
 
+def test_theme_switch_is_named_by_the_mode_it_shows(site, server, browser):
+    # assets/course.js names the switch after the icon it shows; clicking cycles the modes.
+    page, visit = _open_at(browser, server, NAVIGATION_PAGE, DESKTOP)
+    try:
+        switch = _shown(page.locator(".theme-switch-button"))[0]
+        seen = []
+        for _ in range(3):
+            # Font Awesome draws each <i title=...> as an <svg> with a <title>.
+            icons = [icon.evaluate("i => (i.getAttribute('title') || i.querySelector('title').textContent).trim()")
+                     for icon in _shown(switch.locator(".theme-switch"))]
+            seen.append((switch.get_attribute("aria-label"), icons))
+            switch.click()
+    finally:
+        page.context.close()
+    assert all(icons == [label.removeprefix("Color mode: ")] for label, icons in seen), seen
+    assert len({label for label, _ in seen}) == 3, f"the switch did not go through three modes: {seen}"
+    assert not visit.problems(), "\n".join(visit.problems())
+
+
 # The course widgets as a keyboard user meets them on the website: Tab reaches every control of
 # every widget in order, and an arrow key changes it and redraws the widget.
 WIDGET_SELECTOR = ".hc-widget"
