@@ -11,6 +11,8 @@ import pytest
 from hutchinson_course.estimators import sample_probes
 from hutchinson_course.exercises import Incorrect, evaluate, exercise_set
 from hutchinson_course.exercises.expect import expect_array, expect_close
+from hutchinson_course.grading import hidden_tests
+from hutchinson_course.grading.hidden import weight_of
 
 q1, q2, q3, q4 = exercise_set("jit")
 
@@ -149,3 +151,73 @@ def test_hints_come_one_at_a_time(capsys):
     assert "hint 1 of 3" in out and "hint 2 of 3" in out
     with pytest.raises(ValueError, match="has hints 1 to 3, not 7"):
         q2.hint(7)
+
+
+def verdicts(exercise, answer):
+    """The outcome of the check and of every grader test of ``exercise`` on ``answer``, by name."""
+    exercises = {e.id: e for e in exercise_set(exercise.set_name)}
+    tests = hidden_tests.collect_tests(exercise.set_name, None, exercises)[exercise.id]
+    return {name: evaluate(exercise.answer, test, {exercise.answer: answer})
+            for name, test in [("check", exercise.check_answer)] + [(t.__name__, t) for t in tests]}
+
+
+def failures(exercise, answer):
+    return {name: outcome.message for name, outcome in verdicts(exercise, answer).items() if not outcome.passed}
+
+
+def test_q1_allows_a_wrapper_around_a_jitted_function_and_a_keyword_only_n():
+    jitted = jax.jit(power_sum, static_argnames="n")
+
+    def wrapper(x, n):
+        return jitted(x, n=n)
+
+    @functools.partial(jax.jit, static_argnames="n")
+    def keyword_only(x, *, n):
+        return power_sum(x, n)
+
+    assert failures(q1, wrapper) == {}
+    assert failures(q1, keyword_only) == {}
+    assert "plain Python function" in failures(q1, lambda x, n: power_sum(x, n))["check"]
+
+
+def _timer(summary=statistics.median, warm_up=True, block=jax.block_until_ready, time_warm_up=False):
+    def time_jax_call(fn, *args, repeats=5):
+        if warm_up and not time_warm_up:
+            block(fn(*args))
+        durations = []
+        for _ in range(repeats + time_warm_up):
+            start = time.perf_counter()
+            block(fn(*args))
+            durations.append(time.perf_counter() - start)
+        return float(summary(durations))
+    return time_jax_call
+
+
+def test_q3_the_median_of_blocked_calls_after_a_warm_up_and_nothing_else():
+    assert failures(q3, _timer()) == {}
+    assert "not the mean" in failures(q3, _timer(statistics.mean))["check"]
+    too_fast = failures(q3, _timer(min))
+    assert "minimum" in too_fast["check"] and "test_q3_warm_up_then_median_of_blocked_calls" in too_fast
+    timed_warm_up = failures(q3, _timer(time_warm_up=True))
+    assert "do not time that warm-up call" in timed_warm_up["check"]
+    assert "test_q3_warm_up_then_median_of_blocked_calls" in timed_warm_up
+
+    def hard_coded(fn, *args, repeats=5):
+        for _ in range(repeats + 1):
+            jax.block_until_ready(fn(*args))
+        return 0.02
+
+    assert {"check", "test_q3_warm_up_then_median_of_blocked_calls"} <= set(failures(q3, hard_coded))
+    method = failures(q3, _timer(block=lambda result: result.block_until_ready()))
+    assert "wait for all of them" in method["check"] and "jax.block_until_ready" in method["check"]
+
+
+def test_q3_weighs_its_point_so_that_missing_it_loses_most_marks():
+    tests = hidden_tests.collect_tests("jit", None, {e.id: e for e in exercise_set("jit")})["q3"]
+    total = 1 + sum(weight_of(t) for t in tests)
+    taught = next(t for t in tests if t.__name__ == "test_q3_warm_up_then_median_of_blocked_calls")
+    assert 1 + weight_of(taught) >= total / 2
+
+
+def test_q4_needs_no_error_for_an_unknown_probe_kind():
+    assert failures(q4, jax.jit(reference_q4, static_argnames=("num_probes", "probe_kind"))) == {}

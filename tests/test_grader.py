@@ -64,23 +64,24 @@ def _submissions() -> dict[str, nbformat.NotebookNode]:
     return {
         "solved": nbs.solutions(),
         "unsolved": nbs.exercises(),
-        "wrong": nbs.redefine(nbs.solutions(), "power_sum_jit", WRONG_Q1),
+        # A wrong answer, and everything the notebook might patch so that it looks right.
+        "wrong": nbs.insert_after(nbs.redefine(nbs.solutions(), "power_sum_jit", WRONG_Q1), "power_sum_jit", CHEAT),
         "raises": nbs.redefine(nbs.redefine(nbs.solutions(), "time_jax_call",
                                             "def time_jax_call(fn, *args, repeats=5):\n    return 1 / 0\n"),
                                "hutchinson_with_error", HUGE_MESSAGE),
-        # A compiled loop that never ends, in q2's check cell: the interrupt cannot stop it.
-        "compiled_loop": nbs.replace_check(nbs.solutions(), "q2", nbs.COMPILED_LOOP),
-        "hog": nbs.insert_after_setup(nbs.exercises(), nbs.ALLOCATES_20_GB),
-        "top_loop": nbs.insert_after_setup(nbs.solutions(), LOOP_FOREVER),
-        # Without its check cell, which would otherwise wait for the cell time limit as well.
-        "answer_loops": nbs.without_checks(nbs.redefine(
+        # Two hangs in one notebook: a compiled loop that never ends in q2's check cell (the
+        # interrupt cannot stop it), and q3's answer looping forever (without its check cell, which
+        # would otherwise wait for the cell time limit as well).
+        "loops": nbs.replace_check(nbs.without_checks(nbs.redefine(
             nbs.solutions(), "time_jax_call",
             "def time_jax_call(fn, *args, repeats=5):\n" + textwrap.indent(LOOP_FOREVER, "    ")), only="q3"),
+            "q2", nbs.COMPILED_LOOP),
+        "hog": nbs.insert_after_setup(nbs.exercises(), nbs.ALLOCATES_20_GB),
+        # A loop at the top level, in a notebook whose check cells were deleted: still graded.
+        "top_loop": nbs.insert_after_setup(nbs.without_checks(nbs.solutions()), LOOP_FOREVER),
         "exits": nbs.insert_after(nbs.solutions(), "power_sum_jit", "import os; os._exit(1)"),
         "kills_itself": nbs.insert_after(nbs.solutions(), "power_sum_jit",
                                          "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"),
-        "cheat": nbs.insert_after(nbs.redefine(nbs.solutions(), "power_sum_jit", WRONG_Q1), "power_sum_jit", CHEAT),
-        "no_checks": nbs.without_checks(nbs.solutions()),
     }
 
 
@@ -154,8 +155,8 @@ def test_a_wrong_answer_fails_with_a_useful_message(graded):
     q1 = graded.by_name["wrong"]["exercises"]["q1"]
     assert q1["status"] == "failed"
     assert "power_sum_jit(x, n=3)" in q1["message"] and "expected" in q1["message"]
-    passed = sum(test["status"] == "passed" for test in q1["tests"])
-    assert q1["points"] == round(q1["max_points"] * passed / len(q1["tests"]), 2) < 1
+    passed = sum(test["weight"] for test in q1["tests"] if test["status"] == "passed")
+    assert q1["points"] == round(q1["max_points"] * passed / sum(test["weight"] for test in q1["tests"]), 2) < 1
     assert _passed_except(graded.by_name["wrong"], "q1")
 
 
@@ -174,8 +175,8 @@ def test_a_huge_exception_message_is_cut_and_says_so(graded):
 
 
 def test_a_compiled_loop_in_one_check_cell_costs_at_most_that_exercise(graded):
-    result = graded.by_name["compiled_loop"]
-    assert result["error"] is None and result["total"] == MAX, result
+    result = graded.by_name["loops"]
+    assert result["error"] is None and result["exercises"]["q2"]["status"] == "passed", result
     assert any("did not stop when interrupted" in note and "q2.check()" in note for note in result["notes"])
 
 
@@ -193,7 +194,7 @@ def test_a_top_level_infinite_loop_is_interrupted_and_the_rest_runs(graded):
 
 
 def test_an_answer_that_loops_forever_times_out_alone(graded):
-    result = graded.by_name["answer_loops"]
+    result = graded.by_name["loops"]
     q3 = result["exercises"]["q3"]
     assert (q3["status"], q3["points"]) == ("timed out", 0)
     assert "took longer than 45 s" in q3["message"]
@@ -218,14 +219,14 @@ def test_a_malformed_file_still_gets_a_row(graded, name):
 
 
 def test_patching_numpy_jax_or_the_check_cannot_fake_a_pass(graded):
-    result = graded.by_name["cheat"]
+    result = graded.by_name["wrong"]
     assert result["exercises"]["q1"]["status"] == "failed"
     assert "power_sum_jit(x, n=3)" in result["exercises"]["q1"]["message"]
     assert _passed_except(result, "q1"), "nothing the notebook patched reached the tests"
 
 
 def test_deleted_check_cells_are_still_graded(graded):
-    assert graded.by_name["no_checks"]["total"] == MAX
+    assert graded.by_name["top_loop"]["total"] == MAX
 
 
 def test_a_folder_gives_one_json_each_a_csv_row_each_and_progress(graded):
@@ -308,8 +309,8 @@ def test_a_private_test_file_adds_tests(graded_strictly):
     q1 = graded_strictly.solved["exercises"]["q1"]
     assert q1["tests"][-1]["name"] == "test_q1_instructor_extra"
     assert (q1["status"], q1["message"]) == ("failed", "the instructor's extra test fails")
-    passed = len(q1["tests"]) - 1
-    assert q1["points"] == round(q1["max_points"] * passed / len(q1["tests"]), 2) < q1["max_points"]
+    total = sum(test["weight"] for test in q1["tests"])
+    assert q1["points"] == round(q1["max_points"] * (total - 1) / total, 2) < q1["max_points"]
     assert graded_strictly.solved["total"] == MAX - q1["max_points"] + q1["points"]
 
 

@@ -6,6 +6,7 @@ runs these checks again, plus the hidden tests in ``hutchinson_course.grading.hi
 
 from __future__ import annotations
 
+import re
 import time
 
 import jax
@@ -20,12 +21,22 @@ from .outcome import Incorrect
 _TRACED_BOOL = "Python `if` (or `and`, `or`, `bool()`) was applied to a traced value"
 
 
-def require_jitted(fn, name: str) -> None:
+def require_jitted(fn, name: str, *example_args, **example_kwargs) -> None:
+    """``fn`` must compile with jax.jit: itself jitted, or a function that calls a jitted one.
+
+    Tracing one call shows it, whatever wraps the jitted function: its program holds a jit."""
     if not callable(fn):
         raise Incorrect(f"`{name}` should be a function, found {type(fn).__name__}.")
-    if not hasattr(fn, "lower"):
+    if hasattr(fn, "lower"):
+        return
+    program = call_explaining_tracer_errors(
+        jax.make_jaxpr(lambda *args: fn(*args, **example_kwargs)), *example_args)
+    if not _JIT_IN_PROGRAM.search(str(program)):
         raise Incorrect(f"`{name}` is a plain Python function; it should be compiled with jax.jit "
                         "(as a decorator `@jax.jit`, or `jax.jit(f, ...)`).")
+
+
+_JIT_IN_PROGRAM = re.compile(r"\bp?jit\[")
 
 
 def call_explaining_tracer_errors(fn, *args, **kwargs):
@@ -56,8 +67,8 @@ def power_sum_reference(x, n: int):
 
 
 def check_power_sum_jit(power_sum_jit) -> None:
-    require_jitted(power_sum_jit, "power_sum_jit")
     x = jnp.array([0.5, -1.0, 2.0])
+    require_jitted(power_sum_jit, "power_sum_jit", x, n=3)
     for n in (1, 3):
         found = call_explaining_tracer_errors(power_sum_jit, x, n=n)
         found = expect_array(found, what=f"power_sum_jit(x, n={n})", shape=(3,))
@@ -73,8 +84,8 @@ def clip_by_norm_reference(x, max_norm):
 
 
 def check_clip_by_norm(clip_by_norm) -> None:
-    require_jitted(clip_by_norm, "clip_by_norm")
     x = jnp.array([3.0, 4.0])
+    require_jitted(clip_by_norm, "clip_by_norm", x, jnp.float32(1.0))
     for max_norm, case in ((10.0, "a vector already short enough"), (1.0, "a vector longer than max_norm")):
         try:
             found = call_explaining_tracer_errors(clip_by_norm, x, jnp.float32(max_norm))
@@ -137,11 +148,47 @@ def check_time_jax_call(time_jax_call) -> None:
     if found < 0.015:
         raise Incorrect(f"Each call's work takes 0.02 s once you block on its result, but you measured "
                         f"{found:.4f} s: block with jax.block_until_ready(result) inside the timed region.")
-    spiky = DispatchRecorder([0.02, 0.02, 0.02, 0.5, 0.02, 0.02])
-    found = time_jax_call(spiky, repeats=5)
-    if not found < 0.1:
-        raise Incorrect(f"One slow run of 0.5 s among 0.02 s runs moved your result to {found:.3f} s: "
-                        "return the median, which ignores such outliers, not the mean.")
+    if found > 0.045:
+        raise Incorrect(f"Each call's work takes 0.02 s, but you returned {found:.4f} s: measure the calls "
+                        "themselves (time.perf_counter() before and after each).")
+    check_time_jax_call_median(time_jax_call)
+    check_time_jax_call_warm_up(time_jax_call)
+    check_time_jax_call_pytree(time_jax_call)
+
+
+def check_time_jax_call_median(time_jax_call) -> None:
+    # The timed calls take 0.06, 0.06, 0.002, 0.06 and 1.0 s: the median (0.06) is neither the
+    # minimum (0.002) nor the mean (0.24), nor a figure that does not come from the calls.
+    found = float(time_jax_call(DispatchRecorder([0.06, 0.06, 0.06, 0.002, 0.06, 1.0]), repeats=5))
+    if found < 0.05:
+        raise Incorrect(f"Runs of 0.06, 0.06, 0.002, 0.06 and 1.0 s gave {found:.4f} s: return the median "
+                        "of the durations (the minimum hides how long a typical call takes).")
+    if found > 0.2:
+        raise Incorrect(f"Runs of 0.06, 0.06, 0.002, 0.06 and 1.0 s gave {found:.3f} s: return the median, "
+                        "which ignores such outliers, not the mean.")
+
+
+def check_time_jax_call_warm_up(time_jax_call) -> None:
+    # The first call compiles for 0.3 s: with repeats=1 a timed first call cannot hide in the median.
+    found = float(time_jax_call(DispatchRecorder([0.01, 0.01, 0.01], compile_seconds=0.3), repeats=1))
+    if found > 0.1:
+        raise Incorrect(f"The first call compiles for 0.3 s and each later call takes 0.01 s; with "
+                        f"repeats=1 you measured {found:.3f} s: call fn once before timing, and do not time "
+                        "that warm-up call.")
+
+
+def check_time_jax_call_pytree(time_jax_call) -> None:
+    recorders = [DispatchRecorder([0.02] * 8), DispatchRecorder([0.0] * 8)]
+    advice = ("When fn returns a tuple or dict of arrays, wait for all of them: "
+              "jax.block_until_ready(result) handles any pytree.")
+    try:
+        found = float(time_jax_call(lambda: (recorders[0](), {"b": recorders[1]()}), repeats=3))
+    except AttributeError as error:
+        if "block_until_ready" not in str(error):
+            raise
+        raise Incorrect(f"{advice} (A tuple has no method .block_until_ready().)") from None
+    if not found >= 0.015:
+        raise Incorrect(advice)
 
 
 # q4 -------------------------------------------------------------------------------------
@@ -162,8 +209,9 @@ def _estimate_and_error(fn, A, key, num_probes, probe_kind):
 
 
 def check_hutchinson_with_error(hutchinson_with_error) -> None:
-    require_jitted(hutchinson_with_error, "hutchinson_with_error")
     diagonal = jnp.diag(jnp.arange(1.0, 5.0))
+    require_jitted(hutchinson_with_error, "hutchinson_with_error", diagonal, jax.random.key(0),
+                   num_probes=8, probe_kind="rademacher")
     estimate, error = _estimate_and_error(hutchinson_with_error, diagonal, jax.random.key(0), 8, "rademacher")
     if abs(estimate - 10.0) > 1e-4 or abs(error) > 1e-4:
         raise Incorrect(f"For a diagonal matrix every Rademacher sample equals the trace (10), so the "

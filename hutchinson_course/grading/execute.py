@@ -15,6 +15,7 @@ still exported and graded. Re-running repeats the cells before it, which is why 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
@@ -148,6 +149,7 @@ def main(job_path: str) -> None:
 
 
 async def _run_cells(notebook, job: dict, skipped: list[int], current: dict[str, int]) -> None:
+    from nbclient.exceptions import DeadKernelError
     from nbclient.util import ensure_async
 
     NotebookClient, KernelManager = _client_class()
@@ -162,12 +164,17 @@ async def _run_cells(notebook, job: dict, skipped: list[int], current: dict[str,
             if index in skipped:
                 continue
             current["index"] = index
-            try:
-                await asyncio.wait_for(client.async_execute_cell(cell, index),
-                                       job["cell_timeout"] + INTERRUPT_GRACE)
-            except asyncio.TimeoutError:
+            running = asyncio.ensure_future(client.async_execute_cell(cell, index))
+            done, _ = await asyncio.wait({running}, timeout=job["cell_timeout"] + INTERRUPT_GRACE)
+            if not done:
+                # Not asyncio.wait_for: nbclient turns the cancellation of a running cell into
+                # DeadKernelError, which would make a hung cell look like a kernel that died.
                 await client.km.shutdown_kernel(now=True)
-                raise _Hung(index) from None
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError, DeadKernelError):
+                    await running
+                raise _Hung(index)
+            running.result()
 
 
 def _cell_problems(notebook, job: dict, skipped: list[int]) -> list[str]:

@@ -8,8 +8,8 @@ package, a learner can read them), then those of the instructor's private file (
 one channel a learner cannot see), all under one time limit per exercise. A child that hangs or
 dies anyway costs only the exercise it was on: the grader starts a new child for the rest.
 
-An exercise's record is ``{"total": number of tests, "tests": [{"name", "status", "message"}]}``,
-listing the tests that ran, in order. Messages are cut to ``report.MESSAGE_LIMIT`` characters.
+An exercise's record is ``{"total": the tests' summed weight, "tests": [{"name", "status", "message",
+"weight"}]}``, listing the tests that ran, in order (a test weighs 1 unless marked ``hidden.teaches``). Messages are cut to ``report.MESSAGE_LIMIT`` characters.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 from ..exercises import Exercise, Incorrect, evaluate, exercise_set, set_devices
 from ..exercises.outcome import STATUSES
 from . import export, processes, report
+from .hidden import weight_of
 
 # Time a child may take beyond its exercises' limits (importing jax, mostly) before it is killed.
 SPARE_SECONDS = 60
@@ -85,9 +86,11 @@ def _read_records(path: Path, expected: list[str]) -> dict[str, dict[str, Any]]:
     for exercise_id in expected:
         record = written.get(exercise_id) if isinstance(written, dict) else None
         try:
-            tests = [_entry(str(t["name"]), t["status"] if t["status"] in STATUSES else "error", str(t["message"]))
+            tests = [_entry(str(t["name"]), t["status"] if t["status"] in STATUSES else "error", str(t["message"]),
+                            min(max(int(t.get("weight", 1)), 1), 100))
                      for t in record["tests"]]
-            records[exercise_id] = {"total": max(int(record["total"]), 1), "tests": tests}
+            total = max(int(record["total"]), sum(t["weight"] for t in tests), 1)
+            records[exercise_id] = {"total": total, "tests": tests}
         except (KeyError, TypeError, ValueError):
             continue
     return records
@@ -105,8 +108,8 @@ def device_environment(set_name: str) -> dict[str, str]:
     return {"XLA_FLAGS": f"{others} {flag}".strip()}
 
 
-def _entry(name: str, status: str, message: str) -> dict[str, str]:
-    return {"name": name[:200], "status": status, "message": report.cap(message)}
+def _entry(name: str, status: str, message: str, weight: int = 1) -> dict[str, Any]:
+    return {"name": name[:200], "status": status, "message": report.cap(message), "weight": weight}
 
 
 class _OutOfTime(BaseException):
@@ -172,17 +175,19 @@ def load_module(path: Path) -> ModuleType:
 
 def _test_exercise(exercise: Exercise, tests: list[Callable[[Any], None]], answers_dir: Path,
                    seconds: float) -> dict[str, Any]:
-    checks = [("check", exercise.check_answer)] + [(test.__name__, _asserts_fail(test)) for test in tests]
-    done: list[dict[str, str]] = []
+    checks = [("check", exercise.check_answer, 1)] + [(test.__name__, _asserts_fail(test), weight_of(test))
+                                                      for test in tests]
+    done: list[dict[str, Any]] = []
+    weight = 1
     running: str | None = "check"
     try:
         # Fires again every half second, in case the learner's code catches the first one.
         signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
         try:
             namespace = export.load_answer(answers_dir, exercise.answer)
-            for running, check in checks:
+            for running, check, weight in checks:
                 outcome = evaluate(exercise.answer, check, namespace)
-                done.append(_entry(running, outcome.status, outcome.message))
+                done.append(_entry(running, outcome.status, outcome.message, weight))
                 if running == "check" and outcome.status == "not attempted":
                     break
             running = None
@@ -192,10 +197,10 @@ def _test_exercise(exercise: Exercise, tests: list[Callable[[Any], None]], answe
         signal.setitimer(signal.ITIMER_REAL, 0)
         if running is not None:  # else the alarm came after the last test, too late to matter
             done.append(_entry(running, "timed out", f"testing `{exercise.answer}` took longer than "
-                                                     f"{seconds:g} s: does it loop forever?"))
+                                                     f"{seconds:g} s: does it loop forever?", weight))
     except export.Unavailable as unavailable:
         done.append(_entry("export", "error", str(unavailable)))
-    return {"total": len(checks), "tests": done}
+    return {"total": sum(weight for _, _, weight in checks), "tests": done}
 
 
 def _asserts_fail(test: Callable[[Any], None]) -> Callable[[Any], None]:

@@ -11,9 +11,10 @@ from typing import Any
 from ..exercises import Exercise, exercise_set
 from . import execute, export, hidden_tests, processes, report, submissions
 
-SCORING = ("An exercise scores its max_points times the fraction of its tests that passed: the check "
-           "in the notebook counts as one of those tests, the grader tests (and the instructor's private "
-           "tests, if any) as the others; an exercise not attempted scores 0. Its status is 'passed' only "
+SCORING = ("An exercise scores its max_points times the fraction of its tests that passed, each test "
+           "counted by its weight: the check in the notebook weighs 1, the grader tests (and the instructor's "
+           "private tests, if any) 1 each, except the tests of the point the exercise teaches, which weigh "
+           "more (see each test's weight); an exercise not attempted scores 0. Its status is 'passed' only "
            "when every test passed, else the status of the first test that did not, whose message it shows.")
 
 
@@ -96,7 +97,7 @@ def result(submission: submissions.Submission, set_name: str | None, exercises: 
 
 def score(exercise: Exercise, record: dict[str, Any]) -> dict[str, Any]:
     tests = [{**test, "message": report.cap(test["message"])} for test in record["tests"]]
-    passed = sum(test["status"] == "passed" for test in tests)
+    passed = sum(test.get("weight", 1) for test in tests if test["status"] == "passed")
     first_miss = next((test for test in tests if test["status"] != "passed"), None)
     return {"points": round(exercise.points * passed / record["total"], 2), "max_points": exercise.points,
             "status": first_miss["status"] if first_miss else "passed",
