@@ -11,7 +11,7 @@ from hutchinson_course.estimators.matrix_free import jvp_matvec
 from hutchinson_course.estimators.memory_aware import context_projection as package_projection
 from hutchinson_course.estimators.memory_aware import projected_matvec, split_field
 from hutchinson_course.estimators.per_point import point_trace
-from hutchinson_course.exercises import exercise_set
+from hutchinson_course.exercises import Incorrect, exercise_set
 from hutchinson_course.grading.hidden import tiling as hidden
 
 q1, q2, q3, q4 = exercise_set("tiling")
@@ -145,3 +145,24 @@ def test_hidden_tests_catch_answers_that_only_fit_the_visible_check():
     assert outcome(q4, eight_probes).passed
     with pytest.raises(Exception):
         hidden.test_q4_other_batches(eight_probes)
+
+
+class _AlwaysEqual:
+    """Equal to everything: a figure that is not a number."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+
+def test_q1_an_object_equal_to_everything_is_not_a_figure():
+    def always_equal(fn, *args):
+        return {"flops": _AlwaysEqual(), "temp_bytes": _AlwaysEqual()}
+
+    assert outcome(q1, always_equal).status == "failed"
+    assert "should be a number" in outcome(q1, always_equal).message
+    for test in (getattr(hidden, name) for name in dir(hidden) if name.startswith("test_q1_")):
+        with pytest.raises(Incorrect, match="should be (a number|numbers)"):
+            test(always_equal)
