@@ -58,13 +58,29 @@ def test_q1_hidden_tests():
     right = lambda f: jax.vmap(f, in_axes=(None, 1), out_axes=1)  # noqa: E731
     hidden.test_q1_square_layout(right)
     hidden.test_q1_one_probe(right)
-    # A loop over exactly five columns passes the notebook's check, not the hidden tests.
+    hidden.test_q1_one_vmap_no_loop_no_transposes(right)
+    # A loop over exactly five columns gives the check's values, but not with one vmap.
     def five_columns(f):
         return lambda M, probes: jnp.stack([f(M, probes[:, p]) for p in range(5)], axis=1)
 
-    assert outcome(q1, five_columns).passed
+    assert "probe by probe" in outcome(q1, five_columns).message
     with pytest.raises(Exception):
         hidden.test_q1_square_layout(five_columns)
+    with pytest.raises(Incorrect, match="probe by probe"):
+        hidden.test_q1_one_vmap_no_loop_no_transposes(lambda f: lambda M, probes: jax.lax.map(
+            lambda eps: f(M, eps), probes.T).T)
+
+
+def test_q1_transposes_are_not_the_answer():
+    transposed = lambda f: lambda M, probes: jax.vmap(f, in_axes=(None, 0))(M, probes.T).T  # noqa: E731
+    assert "transposes" in outcome(q1, transposed).message
+    with pytest.raises(Incorrect, match="transposes"):
+        hidden.test_q1_one_vmap_no_loop_no_transposes(transposed)
+
+
+def test_q1_swapped_in_axes_are_named_as_such():
+    message = outcome(q1, lambda f: jax.vmap(f, in_axes=(1, None), out_axes=1)).message
+    assert "swapped" in message and "rows" not in message
 
 
 def test_q2_messages():
@@ -121,3 +137,24 @@ def test_incorrect_messages_name_expected_and_found():
     assert result.status == "failed" and "expected" in result.message and "found" in result.message
     with pytest.raises(Incorrect):
         hidden.test_q1_square_layout(off)
+
+
+def sequential(map_points):
+    """q2 and q3 answers that map the points with jax.lax.map instead of an inner vmap."""
+    def traces(per_point_fn, x_t, z, t, mask, keys):
+        def one_batch(x, z_b, t_b, m, k):
+            return jax.lax.map(lambda args: per_point_fn(args[0], z_b, t_b[0], args[1], args[2]), (x, m, k))
+        return map_points(one_batch)(x_t, z, t, mask, keys)
+    return traces
+
+
+@pytest.mark.parametrize("exercise_index", [1, 2])
+def test_a_sequential_map_gives_the_same_traces(exercise_index):
+    """The checks' keys are threefry's, whose bits do not depend on vmap against lax.map."""
+    exercise = (q1, q2, q3)[exercise_index]
+    answer = sequential(lambda one_batch: jax.vmap(one_batch))
+    x_t, z, t, mask, keys = hidden.batch_inputs("global")
+    found = hidden.run_mapping(answer, hidden.estimator(), x_t, z, t, mask, keys)
+    np.testing.assert_allclose(found, hidden.reference_traces(x_t, z, t, mask, keys), rtol=1e-5, atol=1e-5)
+    if exercise is q2:
+        assert outcome(q2, answer).passed

@@ -71,9 +71,9 @@ def batch_inputs(context_kind: str = "global", key_kind: str = "typed", seed: in
     """x_t (B, N, D), z (B, Dc) or (B, K, Dc), t (B, 1), mask (B, N) with one padding point, and keys:
     (B, N) typed keys, or (B, N, 2) legacy uint32 keys.
 
-    The typed keys use the "rbg" generator, whose random bits compile several times faster than
-    those of the default generator (threefry), which keeps the checks quick. Legacy keys are
-    threefry's uint32 pairs, since that is what a legacy key means.
+    The keys are threefry's (the default generator), typed or as legacy uint32 pairs: its bits are
+    the same whether a key is used under vmap or in a sequential map (jax.lax.map), so the traces
+    do not depend on how an answer maps. (The faster "rbg" generator's bits do.)
     """
     B, N, D, Dc, K = (sizes or SIZES).values()
     data_keys = jax.random.split(jax.random.key(seed), 4)
@@ -82,7 +82,7 @@ def batch_inputs(context_kind: str = "global", key_kind: str = "typed", seed: in
     t = jax.random.uniform(data_keys[2], (B, 1))
     mask = jnp.ones((B, N), dtype=bool).at[-1, -1].set(False)  # the last point of the last batch is padding
     if key_kind == "typed":
-        keys = jax.random.split(jax.random.key(seed, impl="rbg"), (B, N))
+        keys = jax.random.split(data_keys[3], (B, N))
     else:
         keys = jax.random.key_data(jax.random.split(data_keys[3], (B, N)))
     return x_t, z, t, mask, keys
@@ -128,6 +128,32 @@ def check_traces(found, expected, *, what: str, mask, explain_mismatch=None) -> 
 
 # q1 -------------------------------------------------------------------------------------
 
+class _ArgumentShapes:
+    """Wraps a per-probe function; records the shapes of the arguments of each call."""
+
+    def __init__(self, f):
+        self.f, self.calls = f, []
+
+    def __call__(self, M, eps):
+        self.calls.append((tuple(jnp.shape(M)), tuple(jnp.shape(eps))))
+        return self.f(M, eps)
+
+
+def _explain_argument_shapes(calls, name: str, R: int, D: int, P: int) -> None:
+    """Say which argument reached ``f`` mapped the wrong way, from the shapes it received."""
+    for M_shape, eps_shape in calls[:1]:
+        if M_shape != (R, D):
+            raise Incorrect(f"In map_over_columns({name}), f received M of shape {M_shape} instead of the whole "
+                            f"matrix {(R, D)}: M is shared by every probe, so give it in_axes=None "
+                            "(are the two entries of in_axes swapped?).")
+        if eps_shape == (P,):
+            raise Incorrect(f"Each call received a probe of length {P} instead of {D}: vmap took the probes' "
+                            "rows, but the probes are the columns of `probes`. Map axis 1.")
+        if eps_shape != (D,):
+            raise Incorrect(f"In map_over_columns({name}), f received eps of shape {eps_shape} instead of one "
+                            f"probe of shape {(D,)}: map axis 1 of `probes`.")
+
+
 def check_map_over_columns(map_over_columns) -> None:
     require_callable(map_over_columns, "map_over_columns")
     R, D, P = 3, 4, 5
@@ -137,21 +163,35 @@ def check_map_over_columns(map_over_columns) -> None:
              ("tanh(M eps) * eps[0]", lambda M, eps: jnp.tanh(M @ eps) * eps[0],
               lambda M, probes: jnp.tanh(M @ probes) * probes[0]))
     for name, f, expected in cases:
-        mapped = map_over_columns(f)
+        recorded = _ArgumentShapes(f)
+        mapped = map_over_columns(recorded)
         require_callable(mapped, f"map_over_columns({name})")
         try:
             found = call_explaining_vmap_errors(mapped, M, probes)
-        except TypeError as error:
-            if "contracting dimensions" not in str(error):
-                raise
-            raise Incorrect(f"Each call received a probe of length {P} instead of {D}: vmap took the "
-                            "probes' rows, but the probes are the columns of `probes`. Map axis 1.") from None
+        except Exception:
+            _explain_argument_shapes(recorded.calls, name, R, D, P)
+            raise
+        _explain_argument_shapes(recorded.calls, name, R, D, P)
         if getattr(found, "shape", None) == (P, R):
             raise Incorrect(f"map_over_columns({name}) returned the results as rows, shape (P, R) = {(P, R)}: "
                             "out_axes=1 puts the mapped axis second, so that they come out as columns.")
         found = expect_array(found, what=f"map_over_columns({name})(M, probes)", shape=(R, P),
                              why_shape="Column p holds f(M, probes[:, p]).")
         expect_close(found, expected(M, probes), what=f"map_over_columns({name})(M, probes)", rtol=1e-5)
+    check_one_vmap_no_transposes(map_over_columns, M, probes)
+
+
+def check_one_vmap_no_transposes(map_over_columns, M, probes) -> None:
+    """One vmap calls f once, to trace it, and a vmap of a matrix-vector product over columns into
+    columns is one matrix product: a loop calls f once per probe, a transpose shows in the program."""
+    recorded = _ArgumentShapes(lambda M, eps: M @ eps)
+    program = str(jax.make_jaxpr(map_over_columns(recorded))(M, probes))
+    if len(recorded.calls) > 1 or "scan[" in program or "while[" in program:
+        raise Incorrect("The results are right, but f was applied probe by probe (a loop or a sequential "
+                        "map): use one jax.vmap, which traces f once for all the probes.")
+    if "transpose[" in program:
+        raise Incorrect("The results are right, but the program transposes an array (.T, jnp.swapaxes, "
+                        "jnp.moveaxis): let in_axes and out_axes say where the probes are instead.")
 
 
 # q2 -------------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ import jax.numpy as jnp
 
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.outcome import Incorrect
+from hutchinson_course.grading.hidden import teaches
 from hutchinson_course.exercises.vmap import (
     batch_inputs,
     call_explaining_vmap_errors,
+    check_one_vmap_no_transposes,
     check_traces,
     estimator,
     explain_interleaving,
@@ -29,6 +31,13 @@ def test_q1_square_layout(map_over_columns):
     found = call_explaining_vmap_errors(map_over_columns(lambda M, eps: M @ eps * eps), M, probes)
     expect_close(expect_array(found, what="the results for a square layout", shape=(4, 4)),
                  (M @ probes) * probes, what="the results for a square layout (D = P = 4)", rtol=1e-5)
+
+
+@teaches(3)
+def test_q1_one_vmap_no_loop_no_transposes(map_over_columns):
+    M = jax.random.normal(jax.random.key(4), (2, 6))
+    probes = jax.random.normal(jax.random.key(5), (6, 3))
+    check_one_vmap_no_transposes(map_over_columns, M, probes)
 
 
 def test_q1_one_probe(map_over_columns):
