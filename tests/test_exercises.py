@@ -221,3 +221,12 @@ def test_q3_weighs_its_point_so_that_missing_it_loses_most_marks():
 
 def test_q4_needs_no_error_for_an_unknown_probe_kind():
     assert failures(q4, jax.jit(reference_q4, static_argnames=("num_probes", "probe_kind"))) == {}
+
+
+def test_an_error_raised_inside_jax_quotes_the_learners_line_not_jax_source():
+    def adds_mismatched_shapes(x, n):
+        return jnp.ones(3) + jnp.ones(4)
+
+    result = evaluate("f", lambda f: f(jnp.ones(2), 1), {"f": adds_mismatched_shapes})
+    assert result.status == "error" and "TypeError" in result.message
+    assert "jnp.ones(3) + jnp.ones(4)" in result.message and "raise " not in result.message

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import sysconfig
 import traceback
+from pathlib import Path
 from importlib import resources
 from typing import Any, Callable, Mapping
 
@@ -92,13 +94,28 @@ def evaluate(answer_name: str, check: Callable[[Any], None], namespace: Mapping[
         return Outcome("failed", str(wrong))
     except Exception as crash:  # the learner's code raised: say what and where
         frames = traceback.extract_tb(crash.__traceback__)
-        learner = [f for f in frames if "hutchinson_course" not in f.filename]
+        learner = [f for f in frames if not _is_library(f.filename)]
         where = ""
         if learner:
             line = (learner[-1].line or "").strip()
             where = f" (line {learner[-1].lineno}: `{line}`)" if line else f" (line {learner[-1].lineno})"
         return Outcome("error", f"calling `{answer_name}` raised {type(crash).__name__}: {crash}{where}")
     return Outcome("passed", "Well done.")
+
+
+_LIBRARY_ROOTS = tuple({str(Path(path).resolve()) for path in (
+    sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], sysconfig.get_paths()["stdlib"],
+    Path(__file__).resolve().parents[1])})
+
+
+def _is_library(filename: str) -> bool:
+    """A frame of the course, of JAX or of any installed library: not the learner's line, even when
+    the error was raised there (JAX's own `raise TypeError(...)` is not what the learner wrote)."""
+    try:
+        path = str(Path(filename).resolve())
+    except (OSError, ValueError):
+        return False
+    return path.startswith(_LIBRARY_ROOTS) or "/site-packages/" in path
 
 
 def solution_source(set_name: str, exercise_id: str) -> str:
