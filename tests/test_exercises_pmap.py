@@ -56,3 +56,21 @@ def test_q3_messages():
 
     assert "asks for jax.shard_map" in outcome(q3, without_shard_map).message
     assert "should have shape ()" in outcome(q3, per_device_results).message
+
+
+def test_q3_needs_a_psum_in_the_shard_map_and_a_replicated_result():
+    from hutchinson_course.grading.hidden import pmap as hidden
+
+    def mean_outside(traces, mask, mesh):
+        # A shard_map that does nothing, and the mean computed on the global arrays.
+        passed = jax.shard_map(lambda t: t, mesh=mesh, in_specs=P("devices"), out_specs=P("devices"))(traces)
+        return jnp.sum(jnp.where(mask, passed, 0.0)) / jnp.sum(mask)
+
+    message = outcome(q3, mean_outside).message
+    assert "no psum" in message
+    try:
+        hidden.test_q3_a_psum_inside_and_a_replicated_result(mean_outside)
+    except AssertionError as error:
+        assert "no psum" in str(error)
+    else:
+        raise AssertionError("the grader test passed an answer without a psum")

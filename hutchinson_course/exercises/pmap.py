@@ -103,8 +103,36 @@ def check_shard_map_mean_divergence(shard_map_mean_divergence) -> None:
     found = expect_array(shard_map_mean_divergence(*args, mesh), what="shard_map_mean_divergence(...)", shape=(),
                          why_shape="Return one scalar: out_specs=P() replicates the psum's result.")
     expect_close(found, masked_mean(traces, mask), what="the mean divergence", rtol=1e-5)
-    if "shard_map" not in str(jax.make_jaxpr(lambda t, m: shard_map_mean_divergence(t, m, mesh))(*args)):
+    require_psum_in_shard_map(shard_map_mean_divergence, mesh, args)
+    if not found.sharding.is_fully_replicated:
+        raise Incorrect(f"The value is right, but it is not replicated (its sharding is {found.sharding}): "
+                        "out_specs=P() gives every device the psum's result.")
+
+
+def require_psum_in_shard_map(shard_map_mean_divergence, mesh, args) -> None:
+    """The program has a shard_map whose per-device body adds over the devices with psum."""
+    program = jax.make_jaxpr(lambda t, m: shard_map_mean_divergence(t, m, mesh))(*args).jaxpr
+    bodies = [str(eqn.params["jaxpr"]) for eqn in _equations(program) if eqn.primitive.name == "shard_map"]
+    if not bodies:
         raise Incorrect("The result is right, but the exercise asks for jax.shard_map with a psum inside.")
+    if not any("psum" in body for body in bodies):
+        raise Incorrect("The result is right, but the shard_map's body has no psum: each device should add its "
+                        "own block's sums and counts, and jax.lax.psum(..., \"devices\") combine them.")
+
+
+def _equations(jaxpr):
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for sub in _inner(eqn):
+            yield from _equations(sub)
+
+
+def _inner(eqn):
+    for param in eqn.params.values():
+        for sub in param if isinstance(param, (tuple, list)) else (param,):
+            inner = getattr(sub, "jaxpr", sub)
+            if hasattr(inner, "eqns"):
+                yield inner
 
 
 EXERCISES = (

@@ -9,8 +9,10 @@ import numpy as np
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.outcome import Incorrect
 from hutchinson_course.exercises.pmap import (
-    AXIS, masked_mean, require_devices, run_across_devices, sharded_inputs, uneven_blocks,
+    AXIS, DEVICES, masked_mean, require_devices, require_psum_in_shard_map, run_across_devices, sharded_inputs,
+    uneven_blocks,
 )
+from hutchinson_course.grading.hidden import teaches
 
 
 def test_q1_other_shapes_and_typed_keys(split_for_devices):
@@ -50,3 +52,16 @@ def test_q3_on_a_smaller_mesh(shard_map_mean_divergence):
     mesh = jax.make_mesh((4,), (AXIS,), devices=jax.devices()[:4])
     found = shard_map_mean_divergence(*sharded_inputs(mesh, traces, mask), mesh)
     expect_close(found, masked_mean(traces, mask), what="the mean divergence on a 4-device mesh", rtol=1e-5)
+
+
+@teaches(3)
+def test_q3_a_psum_inside_and_a_replicated_result(shard_map_mean_divergence):
+    require_devices()
+    traces, mask = uneven_blocks(seed=5)
+    traces, mask = traces.reshape(16, 5), mask.reshape(16, 5)
+    mesh = jax.make_mesh((DEVICES,), (AXIS,))
+    args = sharded_inputs(mesh, traces, mask)
+    require_psum_in_shard_map(shard_map_mean_divergence, mesh, args)
+    found = shard_map_mean_divergence(*args, mesh)
+    if not found.sharding.is_fully_replicated:
+        raise Incorrect(f"The mean should be replicated on every device, found sharding {found.sharding}.")
