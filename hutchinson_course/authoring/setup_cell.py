@@ -38,7 +38,7 @@ if _flag not in os.environ.get("XLA_FLAGS", ""):
 _TRACEBACKS = '''
 # Errors show your code's frames, not the libraries' internals (hutchinson_course/tracebacks.py).
 from hutchinson_course import tracebacks
-tracebacks.install()'''
+tracebacks.install();  # the semicolon keeps its True out of the cell's output'''
 
 
 def setup_cell_source(config: CourseConfig, devices: int | None = None) -> str:
