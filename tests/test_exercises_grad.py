@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import pytest
 
 from hutchinson_course.estimators.fields import vector_field
-from hutchinson_course.estimators.matrix_free import hutchinson_traces
-from hutchinson_course.exercises import exercise_set
+from hutchinson_course.estimators.matrix_free import batch_traces
+from hutchinson_course.exercises import Incorrect, exercise_set
 from hutchinson_course.grading.hidden import grad as hidden
 
 q1, q2, q3, q4 = exercise_set("grad")
@@ -32,7 +32,7 @@ def jacfwd_divergence(params, x, z, t):
 
 def loss_and_grad(params, x_t, z, t, mask, key, num_probes):
     def loss_fn(p):
-        return jnp.sum(hutchinson_traces(p, x_t, z, t, mask, key, num_probes=num_probes)) / jnp.sum(mask)
+        return jnp.sum(batch_traces(p, x_t, z, t, mask, key, num_probes=num_probes)) / jnp.sum(mask)
     return jax.value_and_grad(loss_fn)(params)
 
 
@@ -58,7 +58,9 @@ def test_q1_messages():
 def test_q2_messages():
     assert outcome(q2, jacfwd_divergence).passed
     jacrev_divergence = lambda params, x, z, t: jnp.trace(jax.jacrev(vector_field, argnums=1)(params, x, z, t))
-    assert outcome(q2, jacrev_divergence).passed
+    assert "asks for jax.jacfwd" in outcome(q2, jacrev_divergence).message
+    with pytest.raises(Incorrect, match="asks for jax.jacfwd"):
+        hidden.test_q2_forward_mode(jacrev_divergence)
     wrong_argument = lambda params, x, z, t: jax.jacfwd(vector_field)(params, x, z, t)
     assert "argnums=1" in outcome(q2, wrong_argument).message
     whole_jacobian = lambda params, x, z, t: jax.jacfwd(vector_field, argnums=1)(params, x, z, t)
@@ -86,12 +88,12 @@ def test_q4_messages():
     assert "pair (loss, grads)" in outcome(q4, only_grads).message
 
     def plain_mean(params, x_t, z, t, mask, key, num_probes):
-        loss_fn = lambda p: jnp.mean(hutchinson_traces(p, x_t, z, t, mask, key, num_probes=num_probes))
+        loss_fn = lambda p: jnp.mean(batch_traces(p, x_t, z, t, mask, key, num_probes=num_probes))
         return jax.value_and_grad(loss_fn)(params)
     assert "padding included" in outcome(q4, plain_mean).message
 
     def gradient_in_points(params, x_t, z, t, mask, key, num_probes):
-        loss_fn = lambda x: jnp.sum(hutchinson_traces(params, x, z, t, mask, key, num_probes=num_probes)) / jnp.sum(mask)
+        loss_fn = lambda x: jnp.sum(batch_traces(params, x, z, t, mask, key, num_probes=num_probes)) / jnp.sum(mask)
         return jax.value_and_grad(loss_fn)(x_t)
     assert "with respect to the points" in outcome(q4, gradient_in_points).message
 
@@ -115,3 +117,25 @@ def test_hidden_tests_catch_a_biased_gradient():
         return loss, jax.tree.map(lambda g: 1.3 * g, grads)
     with pytest.raises(AssertionError, match="biased"):
         hidden.test_q4_gradient_is_unbiased_over_keys(biased)
+
+
+def test_q1_one_jvp_not_a_vjp_nor_two_jvps():
+    assert "Use one jax.jvp" in outcome(q1, vjp_form).message
+    twice = lambda f, x, eps: eps @ jax.jvp(f, (x,), (eps,))[1] + 0 * jnp.sum(jax.jvp(f, (x,), (eps,))[0])
+    assert "evaluated 2 times" in outcome(q1, twice).message
+    for answer in (vjp_form, twice):
+        with pytest.raises(Incorrect):
+            hidden.test_q1_one_forward_pass(answer)
+
+
+def test_q4_must_trace_under_jit():
+    def boolean_index(params, x_t, z, t, mask, key, num_probes):
+        return jax.value_and_grad(lambda p: batch_traces(p, x_t, z, t, mask, key, num_probes=num_probes)[
+            mask == 1].mean())(params)
+
+    def python_count(params, x_t, z, t, mask, key, num_probes):
+        return jax.value_and_grad(lambda p: jnp.sum(batch_traces(p, x_t, z, t, mask, key, num_probes=num_probes))
+                                  / float(mask.sum()))(params)
+
+    assert "mask == 1" in outcome(q4, boolean_index).message
+    assert "Python number" in outcome(q4, python_count).message
