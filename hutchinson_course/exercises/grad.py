@@ -7,6 +7,7 @@ grader runs these checks again, plus the hidden tests in ``hutchinson_course.gra
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import jax
@@ -59,11 +60,14 @@ def require_no_jacobian(fn, f, x, eps, name: str) -> None:
 def call_quadratic_form(fn, f, x, eps, name: str, pullback_tuple_hint: bool = False):
     try:
         result = fn(f, x, eps)
-    except TypeError as error:
-        if pullback_tuple_hint and "tuple" in str(error):
+    except (TypeError, ValueError) as error:
+        if pullback_tuple_hint and isinstance(error, TypeError) and "tuple" in str(error):
             raise Incorrect(f"`{name}` raised TypeError: {error}. The pullback returned by jax.vjp returns a "
                             "tuple, one cotangent per input of f, even for one input: unpack it with "
                             "`(eps_J,) = pullback(eps)`.") from None
+        if "Reverse-mode differentiation does not work for lax.while_loop" in str(error):
+            raise Incorrect(f"This check gives `{name}` a function that supports forward mode only, and your "
+                            "answer used reverse mode (jax.vjp, jax.grad or jax.jacrev). Use one jax.jvp.") from None
         if "forward-mode" in str(error):
             raise Incorrect(f"This check gives `{name}` a function that supports reverse mode only, and your "
                             "answer used forward mode (jax.jvp or jax.jacfwd). Use jax.vjp.") from None
@@ -80,7 +84,7 @@ def check_quadratic_form_jvp(quadratic_form_jvp) -> None:
     eps = jax.random.rademacher(jax.random.key(7), (dim,), dtype=jnp.float32)
     J = np.asarray(jax.jacfwd(f)(x), dtype=np.float64)
     eps_np = np.asarray(eps, dtype=np.float64)
-    found = call_quadratic_form(quadratic_form_jvp, f, x, eps, "quadratic_form_jvp")
+    found = call_quadratic_form(quadratic_form_jvp, forward_mode_only(f), x, eps, "quadratic_form_jvp")
     if getattr(found, "shape", None) == (dim,):
         raise Incorrect(f"quadratic_form_jvp returned shape ({dim},): that is J eps, the tangent output of "
                         "jax.jvp. The quadratic form is a scalar: eps @ (J eps).")
@@ -91,16 +95,59 @@ def check_quadratic_form_jvp(quadratic_form_jvp) -> None:
                         "form needs the second, the tangent output.")
     expect_close(found, eps_np @ J @ eps_np, what="quadratic_form_jvp(f, x, eps)", rtol=1e-4, atol=1e-5)
     require_no_jacobian(quadratic_form_jvp, f, x, eps, "quadratic_form_jvp")
+    require_one_jvp(quadratic_form_jvp, f, x, eps)
+
+
+def forward_mode_only(f):
+    """f itself, as a function that JAX can differentiate in forward mode only: reverse mode does not
+    go through a while_loop, and each jvp of it shows in the program as one while loop."""
+    def g(x):
+        return jax.lax.while_loop(lambda carry: carry[0] < 1, lambda carry: (carry[0] + 1, f(x)), (0, x))[1]
+    return g
+
+
+def require_one_jvp(quadratic_form_jvp, f, x, eps) -> None:
+    program = str(jax.make_jaxpr(lambda x, eps: quadratic_form_jvp(forward_mode_only(f), x, eps))(x, eps))
+    loops = program.count("while[")
+    if loops != 1:
+        raise Incorrect(f"The value is right, but f was evaluated {loops} times: one jax.jvp gives both f(x) "
+                        "and J eps in one pass; use it once.")
 
 
 # q2 -------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _spying_on_jacobians():
+    """The names of jax's Jacobian functions called meanwhile (jax.jacfwd, jax.jacrev, jax.jacobian)."""
+    used: set[str] = set()
+    originals = {name: getattr(jax, name) for name in ("jacfwd", "jacrev", "jacobian")}
+
+    def spy(name):
+        def called(*args, **kwargs):
+            used.add(name)
+            return originals[name](*args, **kwargs)
+        return called
+
+    for name in originals:
+        setattr(jax, name, spy(name))
+    try:
+        yield used
+    finally:
+        for name, original in originals.items():
+            setattr(jax, name, original)
+
 
 def check_exact_divergence(exact_divergence) -> None:
     require_callable(exact_divergence, "exact_divergence")
     dim = 5
     params, x, z, t = example_field(dim, seed=1)
     J = np.asarray(jax.jacrev(lambda y: vector_field(params, y, z, t))(x), dtype=np.float64)
-    found = exact_divergence(params, x, z, t)
+    with _spying_on_jacobians() as used:
+        found = exact_divergence(params, x, z, t)
+    if "jacfwd" not in used and used & {"jacrev", "jacobian"}:
+        raise Incorrect("exact_divergence uses jax.jacrev: this exercise asks for jax.jacfwd, forward mode, "
+                        "which builds the square Jacobian of a field from D jvps (jacrev takes D vjps, and "
+                        "keeps every intermediate value of the field for them).")
     if isinstance(found, dict):
         raise Incorrect("exact_divergence returned a dict: jax.jacfwd(vector_field) differentiates the first "
                         "argument, params, by default. Differentiate with respect to x, the second argument: "
@@ -214,6 +261,25 @@ def check_divergence_loss_and_grad(divergence_loss_and_grad) -> None:
     require_callable(divergence_loss_and_grad, "divergence_loss_and_grad")
     params, x_t, z, t, mask = example_batch()
     loss_and_grad_of(divergence_loss_and_grad, params, x_t, z, t, mask, jax.random.key(3), num_probes=3)
+    loss_and_grad_of(compiled(divergence_loss_and_grad), params, x_t, z, t, mask, jax.random.key(3), num_probes=3)
+
+
+def compiled(divergence_loss_and_grad):
+    """The learner's function under jax.jit, as a training step runs it, with advice when it cannot trace."""
+    jitted = jax.jit(divergence_loss_and_grad, static_argnums=6)
+
+    def call(*args):
+        try:
+            return jitted(*args)
+        except jax.errors.NonConcreteBooleanIndexError:
+            raise Incorrect("divergence_loss_and_grad must also work under jax.jit, where the number of real "
+                            "points is not known while tracing: traces[mask == 1] cannot be traced. Weight "
+                            "by the mask instead: jnp.sum(traces * mask) / jnp.sum(mask).") from None
+        except jax.errors.ConcretizationTypeError:
+            raise Incorrect("divergence_loss_and_grad must also work under jax.jit: a traced value was turned "
+                            "into a Python number (float(...), int(...), .item()). Keep it an array: "
+                            "jnp.sum(traces) / jnp.sum(mask).") from None
+    return call
 
 
 EXERCISES = (

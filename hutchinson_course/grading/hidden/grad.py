@@ -14,6 +14,10 @@ from hutchinson_course.estimators.fields import vector_field
 from hutchinson_course.estimators.matrix_free import exact_divergence_loss, gradient_z_scores
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.grad import (
+    call_quadratic_form,
+    check_exact_divergence,
+    forward_mode_only,
+    require_one_jvp,
     field_function,
     loss_and_grad_of,
     require_no_jacobian,
@@ -22,6 +26,7 @@ from hutchinson_course.exercises.grad import (
     example_field,
 )
 from hutchinson_course.exercises.outcome import Incorrect
+from hutchinson_course.grading.hidden import teaches
 
 
 def linear_map(seed: int, dim: int):
@@ -37,6 +42,17 @@ def test_q1_exact_on_linear_maps_of_several_sizes(quadratic_form_jvp):
         e = np.asarray(eps, dtype=np.float64)
         expect_close(quadratic_form_jvp(f, jnp.zeros(dim), eps), e @ A @ e, what=f"eps^T A eps for D={dim}",
                      rtol=1e-4, atol=1e-5)
+
+
+@teaches(2)
+def test_q1_one_forward_pass(quadratic_form_jvp):
+    f, x = field_function(6, seed=11)
+    eps = jax.random.rademacher(jax.random.key(12), (6,), dtype=jnp.float32)
+    expected = float(eps @ jax.jvp(f, (x,), (eps,))[1])
+    found = call_quadratic_form(quadratic_form_jvp, forward_mode_only(f), x, eps, "quadratic_form_jvp")
+    expect_close(found, expected, what="eps^T J eps of a field that supports forward mode only", rtol=1e-4,
+                 atol=1e-5)
+    require_one_jvp(quadratic_form_jvp, f, x, eps)
 
 
 def test_q1_maps_over_probes_without_a_jacobian(quadratic_form_jvp):
@@ -57,6 +73,11 @@ def test_q2_other_sizes_and_time_as_a_vector(exact_divergence):
         found = exact_divergence(params, x, z, jnp.reshape(t, (1,)))
         expect_close(expect_array(found, what=f"the divergence for D={dim}", shape=()), expected,
                      what=f"the divergence for D={dim}", rtol=1e-4, atol=1e-5)
+
+
+@teaches(2)
+def test_q2_forward_mode(exact_divergence):
+    check_exact_divergence(exact_divergence)
 
 
 def test_q2_maps_over_points_under_jit(exact_divergence):
