@@ -205,3 +205,36 @@ def test_hidden_tests_catch_numpy_probes():
 
     with pytest.raises(AssertionError, match="become constants of the compiled program"):
         hidden.test_q3_compiled_draws_fresh_probes(numpy_probes)
+
+
+def test_q1_uniform_weights_with_the_right_spread_are_not_normal():
+    class UniformDense(brainstate.nn.Module):
+        def __init__(self, in_size, out_size):
+            super().__init__()
+            half_width = np.sqrt(3 / in_size)  # the spread of normal / sqrt(in_size)
+            self.weight = brainstate.ParamState(brainstate.random.uniform(-half_width, half_width, (in_size, out_size)))
+            self.bias = brainstate.ParamState(jnp.zeros(out_size))
+
+        def __call__(self, h):
+            return jnp.tanh(h @ self.weight.value + self.bias.value)
+
+    assert "not a normal distribution" in outcome(q1, UniformDense).message
+
+
+def by_hand(pairs: bool):
+    """Keys split by hand from brainstate's random state and mapped with jax.vmap: not a vmap2."""
+    def estimates(*args):
+        *matrices, num_probes = args
+        keys = jax.random.split(brainstate.random.split_key(), matrices[0].shape[0])
+
+        def one(key, A, C=None):
+            eps = sample_probes(key, num_probes, A.shape[0], "rademacher", A.dtype)
+            return jnp.einsum("pi,ij,pj->p", eps, A if C is None else A - C, eps).mean()
+
+        return jax.vmap(one)(keys, *matrices)
+    return estimates
+
+
+def test_q3_and_q4_keys_split_by_hand_for_jax_vmap_are_not_a_vmap2():
+    assert "does not call vmap2" in outcome(q3, by_hand(pairs=False)).message
+    assert "does not call vmap2" in outcome(q4, by_hand(pairs=True)).message

@@ -12,6 +12,7 @@ import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
+from brainstate.transform import vmap2
 
 from ..estimators.variance import probe_variance
 from .exercise import Exercise
@@ -90,6 +91,13 @@ def check_tanh_dense(TanhDense) -> None:
         raise Incorrect(f"With in_size = {in_size} the weights' standard deviation should be 1 / sqrt(in_size) "
                         f"= {expected_std:.3f}, found {big.std():.4f}: draw standard normal numbers and "
                         f"divide them by sqrt(in_size).")
+    # The spread alone does not tell the distribution: the kurtosis (E[w^4] / E[w^2]^2) is 3 for normal
+    # draws, 1.8 for uniform ones and 1 for signs; for 20000 normal draws it is 3 within 0.1 or so.
+    centred = big - big.mean()
+    kurtosis = float(np.mean(centred**4) / np.mean(centred**2) ** 2)
+    if not 2.6 < kurtosis < 3.4:
+        raise Incorrect(f"The weights have the right spread but not a normal distribution (their kurtosis is "
+                        f"{kurtosis:.2f}, a normal one's is 3): draw them with brainstate.random.normal.")
 
 
 # q2 -------------------------------------------------------------------------------------
@@ -224,6 +232,34 @@ def expect_unbiased(estimates: np.ndarray, exact: float, sample_variance: float,
                         f"num_probes Rademacher probes per matrix.")
 
 
+def calls_vmap2(fn) -> bool:
+    """Whether ``fn``'s code names vmap2, or refers to it by another name (a global or a closure)."""
+    code = getattr(fn, "__code__", None)
+    pending, names = [code] if code is not None else [], set()
+    while pending:
+        current = pending.pop()
+        names.update(current.co_names)
+        pending += [const for const in current.co_consts if hasattr(const, "co_names")]
+    referred = [getattr(fn, "__globals__", {}).get(name) for name in names]
+    referred += [cell.cell_contents for cell in getattr(fn, "__closure__", None) or () if _filled(cell)]
+    return "vmap2" in names or any(value is vmap2 for value in referred)
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # a cell not yet assigned
+        return False
+    return True
+
+
+def require_vmap2(fn, name: str) -> None:
+    if not calls_vmap2(fn):
+        raise Incorrect(f"The estimates look right, but `{name}` does not call vmap2: the task asks for a "
+                        "brainstate.transform.vmap2 over the matrices, which gives every element its own key "
+                        "from brainstate's random state (instead of keys split by hand for jax.vmap).")
+
+
 def check_batch_trace_estimates(batch_trace_estimates) -> None:
     if not callable(batch_trace_estimates):
         raise Incorrect(f"`batch_trace_estimates` should be a function, found {type(batch_trace_estimates).__name__}.")
@@ -240,6 +276,7 @@ def check_batch_trace_estimates(batch_trace_estimates) -> None:
     expect_fresh_and_reproducible(batch_trace_estimates, what, copies(S, 8), num_probes=4)
     many = estimates_of(batch_trace_estimates, what, copies(S, 2000), num_probes=2, seed=2)
     expect_unbiased(many, float(np.trace(S)), probe_variance(S, "rademacher"), 2, f"{what} for 2000 copies")
+    require_vmap2(batch_trace_estimates, what)
 
 
 # q4 -------------------------------------------------------------------------------------
@@ -271,6 +308,7 @@ def check_paired_trace_differences(paired_trace_differences) -> None:
     many = estimates_of(paired_trace_differences, what, copies(S, 2000), copies(T, 2000), num_probes=2, seed=2)
     expect_unbiased(many, float(np.trace(S - T)), probe_variance(S - T, "rademacher"), 2,
                     f"{what} for 2000 identical pairs")
+    require_vmap2(paired_trace_differences, what)
 
 
 EXERCISES = (
