@@ -166,3 +166,55 @@ def test_q1_an_object_equal_to_everything_is_not_a_figure():
     for test in (getattr(hidden, name) for name in dir(hidden) if name.startswith("test_q1_")):
         with pytest.raises(Incorrect, match="should be (a number|numbers)"):
             test(always_equal)
+
+
+def padded_chunks(fn, xs, chunk_size):
+    """ceil(n / c) chunks, the last one padded, in one scan: allowed by the statement."""
+    n = xs.shape[0]
+    steps = -(-n // chunk_size)
+    padded = jnp.concatenate([xs, jnp.zeros((steps * chunk_size - n,) + xs.shape[1:], xs.dtype)])
+    chunks = padded.reshape((steps, chunk_size) + xs.shape[1:])
+    out = jax.lax.map(jax.vmap(fn), chunks)
+    return out.reshape((steps * chunk_size,) + out.shape[2:])[:n]
+
+
+def fori_chunks(fn, xs, chunk_size):
+    """Full chunks in a fori_loop with a traced bound (a while loop), the remainder after it."""
+    n = xs.shape[0]
+    full = n // chunk_size
+    out = jnp.zeros((n,) + jax.eval_shape(fn, xs[0]).shape, xs.dtype)
+
+    def step(i, out):
+        chunk = jax.lax.dynamic_slice_in_dim(xs, i * chunk_size, chunk_size)
+        return jax.lax.dynamic_update_slice_in_dim(out, jax.vmap(fn)(chunk), i * chunk_size, 0)
+
+    out = jax.lax.fori_loop(0, jnp.asarray(full), step, out)
+    if n % chunk_size:
+        out = out.at[full * chunk_size:].set(jax.vmap(fn)(xs[full * chunk_size:]))
+    return out
+
+
+@pytest.mark.parametrize("answer", [padded_chunks, fori_chunks])
+def test_q3_padded_chunks_and_while_loops_are_allowed(answer):
+    assert outcome(q3, answer).passed, outcome(q3, answer).message
+
+
+def test_q4_a_projection_of_z_and_t_together_is_the_projection():
+    def z_and_t_together(params, x_points, z_ctx, t_val, mask_points, keys, num_probes):
+        dim = x_points.shape[1]
+        projection = jnp.concatenate([z_ctx, jnp.reshape(t_val, (1,))]) @ params["w0"][dim:] + params["b0"]
+        one_point = lambda x, m, k: point_trace(x, projection, jnp.reshape(t_val, ()), m, k, num_probes=num_probes,
+                                                jacobian_matvec=projected_matvec(params))
+        return jax.vmap(one_point)(x_points, mask_points, keys)
+
+    assert outcome(q4, z_and_t_together).passed, outcome(q4, z_and_t_together).message
+
+
+def test_q1_lowered_flops_lose_most_of_the_marks():
+    def before_optimization(fn, *args):
+        lowered = jax.jit(fn).lower(*args)
+        return {"flops": lowered.cost_analysis()["flops"], "temp_bytes": compiled_figures(fn, *args)["temp_bytes"]}
+
+    with pytest.raises(Incorrect, match="before optimization"):
+        hidden.test_q1_figures_of_the_optimized_program(before_optimization)
+    assert hidden.test_q1_figures_of_the_optimized_program.weight >= 3

@@ -14,6 +14,7 @@ from hutchinson_course.estimators.memory_aware import context_projection as cont
 from hutchinson_course.estimators import memory_aware
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.outcome import Incorrect
+from hutchinson_course.grading.hidden import teaches
 from hutchinson_course.exercises.tiling import (
     batch_traces_reference,
     check_batch,
@@ -24,6 +25,15 @@ from hutchinson_course.exercises.tiling import (
     example_field,
     wide_layer,
 )
+
+
+@teaches(3)
+def test_q1_figures_of_the_optimized_program(compiled_figures):
+    # Another program XLA simplifies: the figures before and after optimization differ.
+    def repeated(a):
+        return jnp.sum(jnp.sin(a @ a.T) @ a, axis=1) + jnp.sum(jnp.sin(a @ a.T) @ a, axis=1)
+
+    check_figures(compiled_figures, repeated, jnp.ones((24, 40)))
 
 
 def test_q1_a_program_with_a_loop(compiled_figures):
@@ -66,16 +76,17 @@ def test_q3_pytrees_and_edge_chunks(chunked_map):
     found = chunked_map(lambda p: {"sum": p[0].sum() + p[1], "row": wide_layer(p[0])}, pair, 3)
     expect_close(found["sum"], rows.sum(axis=1) + jnp.arange(7.0), what="chunked_map over a tuple of arrays, 'sum'")
     expect_close(found["row"], jax.vmap(wide_layer)(rows), what="chunked_map over a tuple of arrays, 'row'",
-                 rtol=1e-6, atol=1e-6)
+                 rtol=1e-5, atol=1e-5)
 
 
 def test_q3_under_jit(chunked_map):
     rows = jnp.ones((9, 4))
     found = jax.jit(chunked_map, static_argnums=(0, 2))(wide_layer, rows, 4)
     expect_close(found, jax.vmap(wide_layer)(rows), what="jax.jit(chunked_map) with a static chunk size",
-                 rtol=1e-6, atol=1e-6)
+                 rtol=1e-5, atol=1e-5)
 
 
+@teaches(2)
 def test_q4_other_batches(batch_traces):
     check_batch(batch_traces, example_batch(seed=1, num_points=13, masked=0), 3, "13 points, 3 probes")
     check_batch(batch_traces, example_batch(seed=2, num_points=4, masked=4), 5, "4 points, all padding")
