@@ -100,12 +100,21 @@ def check_shard_map_mean_divergence(shard_map_mean_divergence) -> None:
     traces, mask = traces.reshape(16, 5), mask.reshape(16, 5)
     mesh = jax.make_mesh((DEVICES,), (AXIS,))
     args = sharded_inputs(mesh, traces, mask)
-    found = expect_array(shard_map_mean_divergence(*args, mesh), what="shard_map_mean_divergence(...)", shape=(),
+    result = shard_map_mean_divergence(*args, mesh)
+    found = expect_array(result, what="shard_map_mean_divergence(...)", shape=(),
                          why_shape="Return one scalar: out_specs=P() replicates the psum's result.")
     expect_close(found, masked_mean(traces, mask), what="the mean divergence", rtol=1e-5)
     require_psum_in_shard_map(shard_map_mean_divergence, mesh, args)
-    if not found.sharding.is_fully_replicated:
-        raise Incorrect(f"The value is right, but it is not replicated (its sharding is {found.sharding}): "
+    require_replicated(result)
+
+
+def require_replicated(result) -> None:
+    sharding = getattr(result, "sharding", None)
+    if sharding is None:
+        raise Incorrect(f"Return the jax array the shard_map gives, not a {type(result).__name__}: its sharding "
+                        "shows whether every device holds the result.")
+    if not sharding.is_fully_replicated:
+        raise Incorrect(f"The value is right, but it is not replicated (its sharding is {sharding}): "
                         "out_specs=P() gives every device the psum's result.")
 
 

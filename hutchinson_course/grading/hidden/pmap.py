@@ -9,8 +9,8 @@ import numpy as np
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.outcome import Incorrect
 from hutchinson_course.exercises.pmap import (
-    AXIS, DEVICES, masked_mean, require_devices, require_psum_in_shard_map, run_across_devices, sharded_inputs,
-    uneven_blocks,
+    AXIS, DEVICES, masked_mean, require_devices, require_psum_in_shard_map, require_replicated, run_across_devices,
+    sharded_inputs, uneven_blocks,
 )
 from hutchinson_course.grading.hidden import teaches
 
@@ -62,6 +62,4 @@ def test_q3_a_psum_inside_and_a_replicated_result(shard_map_mean_divergence):
     mesh = jax.make_mesh((DEVICES,), (AXIS,))
     args = sharded_inputs(mesh, traces, mask)
     require_psum_in_shard_map(shard_map_mean_divergence, mesh, args)
-    found = shard_map_mean_divergence(*args, mesh)
-    if not found.sharding.is_fully_replicated:
-        raise Incorrect(f"The mean should be replicated on every device, found sharding {found.sharding}.")
+    require_replicated(shard_map_mean_divergence(*args, mesh))
