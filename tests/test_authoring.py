@@ -92,7 +92,6 @@ def test_printed_solutions_pass_their_checks(name):
 
 # The template gained the traceback helper and the hide-input tag (issue 14); the committed
 # notebooks get them when `hutchinson-author build` next runs. Remove this mark then.
-@pytest.mark.skip(reason="until `hutchinson-author build` has rewritten the notebooks' setup cells")
 def test_every_notebook_starts_with_the_setup_cell():
     notebooks = course_notebooks(ROOT)
     assert notebooks, "no notebooks found"
