@@ -45,6 +45,8 @@ class Sandbox:
     def command(self, writable: Path, cwd: Path, extra_writable: tuple[Path, ...] = ()) -> list[str]:
         command = [bwrap_path(), *_user_namespace(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                    "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+        for path in _environment():  # before the hidden folders, so that none of them shows through
+            command += ["--ro-bind", str(path), str(path)]
         for path in self.hidden:
             if path.is_dir():
                 command += ["--tmpfs", str(path)]
@@ -55,6 +57,17 @@ class Sandbox:
             command += ["--bind", str(path), str(path)]
         return command + ["--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--new-session",
                           "--die-with-parent", "--chdir", str(cwd), "--"]
+
+
+@functools.cache
+def _environment() -> tuple[Path, ...]:
+    """The folders the sandboxed Python needs that the private /tmp would hide: the interpreter, its
+    environment and the course package's own folder, when they live under /tmp (a clone there)."""
+    import hutchinson_course
+
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent,
+             Path(hutchinson_course.__file__).resolve().parent.parent}
+    return tuple(sorted(path.resolve() for path in paths if Path("/tmp") in path.resolve().parents))
 
 
 @functools.cache
