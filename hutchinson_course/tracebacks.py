@@ -89,15 +89,14 @@ def _show_filtered(shell, etype, value, tb, tb_offset=None):
     shell._showtraceback(etype, value, [shorten_paths(line) for line in structured])
 
 
-def install(shell=None) -> bool:
+def install(shell=None) -> None:
     """Show exceptions in this IPython session with library frames left out.
 
-    Returns False, doing nothing, outside IPython (a plain ``python`` run keeps its tracebacks).
+    Does nothing outside IPython (a plain ``python`` run keeps its tracebacks). Returns nothing, so
+    that the setup cell that calls it shows no output.
     """
     if shell is None:
         ipython = sys.modules.get("IPython")
         shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None:
-        return False
-    shell.set_custom_exc((Exception,), _show_filtered)
-    return True
+    if shell is not None:
+        shell.set_custom_exc((Exception,), _show_filtered)

@@ -45,5 +45,5 @@ def test_the_setup_cell_installs_the_traceback_helper_after_the_device_flags(tmp
     path = _notebook_with_an_old_setup_cell(tmp_path / "chapter.ipynb")
     sync_setup_cells(ROOT, [path])
     source = nbformat.read(path, as_version=4).cells[1].source
-    assert source.rstrip().splitlines()[-1].startswith("tracebacks.install();")
+    assert source.rstrip().endswith("tracebacks.install()")
     assert source.index("XLA_FLAGS") < source.index("from hutchinson_course import tracebacks")

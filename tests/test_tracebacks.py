@@ -1,6 +1,7 @@
 """Errors shown in notebooks keep the learner's frames and the course's, without machine paths."""
 
 import re
+import sys
 
 import nbformat
 import pytest
@@ -10,7 +11,7 @@ from hutchinson_course import tracebacks
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-SETUP = "from hutchinson_course import tracebacks\nassert tracebacks.install()"
+SETUP = "from hutchinson_course import tracebacks\ntracebacks.install()\nassert get_ipython().custom_exceptions == (Exception,)"
 JAX_ERROR = """\
 import jax, jax.numpy as jnp
 
@@ -57,7 +58,8 @@ def test_course_frames_stay_with_short_paths(shown_errors):
 
 
 def test_install_does_nothing_outside_ipython():
-    assert tracebacks.install() is False
+    hook = sys.excepthook
+    assert tracebacks.install() is None and sys.excepthook is hook
 
 
 def test_a_traceback_made_only_of_library_frames_is_kept():

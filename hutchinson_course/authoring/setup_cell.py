@@ -36,10 +36,9 @@ if _flag not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()'''
 
 _TRACEBACKS = '''
-# Errors show your code's frames, not the libraries' internals (hutchinson_course/tracebacks.py);
-# the semicolon keeps install()'s True out of this cell's output.
+# Errors show your code's frames, not the libraries' internals (hutchinson_course/tracebacks.py).
 from hutchinson_course import tracebacks
-tracebacks.install();'''
+tracebacks.install()'''
 
 
 def setup_cell_source(config: CourseConfig, devices: int | None = None) -> str:
