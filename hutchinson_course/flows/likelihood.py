@@ -32,6 +32,8 @@ from hutchinson_course.estimators.core import masked, masked_mean, point_keys
 from .training import set_velocities
 
 DIVERGENCES = ("exact", "hutchinson")
+SOLVERS = {"tsit5": diffrax.Tsit5, "euler": diffrax.Euler}  # Euler: one evaluation a step, the cheapest to differentiate
+ADJOINTS = ("checkpointed", "direct")
 
 
 def probe_keys_at(key: jax.Array, t: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -77,22 +79,29 @@ def standard_normal_log_density(x: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("divergence", "num_probes", "probe_kind", "redraw", "chunk_size",
-                                             "num_steps", "rtol", "atol", "max_steps", "checkpoints"))
+                                             "num_steps", "rtol", "atol", "max_steps", "checkpoints", "solver",
+                                             "adjoint"))
 def log_likelihood(params, x1: jax.Array, z: jax.Array, mask: jax.Array, key: jax.Array | None = None, *,
                    divergence: str = "exact", num_probes: int = 1, probe_kind: str = "rademacher",
                    redraw: bool = False, chunk_size: int | None = None, num_steps: int | None = None,
-                   rtol: float = 1e-5, atol: float = 1e-5, max_steps: int = 256, checkpoints: int | None = None):
+                   rtol: float = 1e-5, atol: float = 1e-5, max_steps: int = 256, checkpoints: int | None = None,
+                   solver: str = "tsit5", adjoint: str = "checkpointed"):
     """log p1(x1 | z) for every point: (B, N), 0.0 where mask is 0, and the solver's statistics.
 
     x1: (B, N, D), z: (B, Dc), mask: (B, N). Options as in ``dynamics``. ``num_steps=None`` solves
-    with Tsit5 and an adaptive step size (PID controller, ``rtol``, ``atol``); an int takes that
-    many equal steps. At most ``max_steps`` steps; a solve that needs more stops and says so in
+    with an adaptive step size (PID controller, ``rtol``, ``atol``); an int takes that many equal
+    steps. ``solver``: "tsit5" (fifth order, six evaluations a step) or "euler" (first order, one).
+    At most ``max_steps`` steps; a solve that needs more stops and says so in
     ``stats["successful"]`` instead of raising. Reverse-mode gradients go through the solver with
-    ``diffrax.RecursiveCheckpointAdjoint(checkpoints)``: None lets diffrax choose (about
-    log(max_steps) checkpoints, recomputing the steps between), ``checkpoints=max_steps`` stores
-    every step. Returns (log_p (B, N), stats: {"num_steps", "num_accepted_steps",
+    ``adjoint="checkpointed"``: ``diffrax.RecursiveCheckpointAdjoint(checkpoints)``, None letting
+    diffrax choose (about log(max_steps) checkpoints, recomputing the steps between);
+    ``adjoint="direct"``: ``diffrax.DirectAdjoint()``, which differentiates the solver's loop as
+    it is and keeps what each step's backward pass needs. Returns (log_p (B, N), stats: {"num_steps", "num_accepted_steps",
     "num_rejected_steps", "successful"}).
     """
+    if solver not in SOLVERS or adjoint not in ADJOINTS:
+        raise ValueError(f"solver must be one of {tuple(SOLVERS)} and adjoint one of {ADJOINTS}, "
+                         f"found {solver!r} and {adjoint!r}")
     right_hand_side = dynamics(params, z, mask, key, divergence=divergence, num_probes=num_probes,
                                probe_kind=probe_kind, redraw=redraw, chunk_size=chunk_size)
     if num_steps is None:
@@ -100,9 +109,10 @@ def log_likelihood(params, x1: jax.Array, z: jax.Array, mask: jax.Array, key: ja
     else:
         controller, dt0 = diffrax.ConstantStepSize(), -1.0 / num_steps
     solution = diffrax.diffeqsolve(
-        diffrax.ODETerm(right_hand_side), diffrax.Tsit5(), t0=1.0, t1=0.0, dt0=dt0,
+        diffrax.ODETerm(right_hand_side), SOLVERS[solver](), t0=1.0, t1=0.0, dt0=dt0,
         y0=(x1, jnp.zeros(mask.shape, x1.dtype)), stepsize_controller=controller, max_steps=max_steps,
-        adjoint=diffrax.RecursiveCheckpointAdjoint(checkpoints=checkpoints), throw=False)
+        adjoint=(diffrax.RecursiveCheckpointAdjoint(checkpoints=checkpoints) if adjoint == "checkpointed"
+                 else diffrax.DirectAdjoint()), throw=False)
     x0, delta = (leaf[-1] for leaf in solution.ys)
     log_p = masked(standard_normal_log_density(x0) + delta, mask)
     stats = {name: solution.stats[name] for name in ("num_steps", "num_accepted_steps", "num_rejected_steps")}
