@@ -5,7 +5,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from hutchinson_course.compilations import count_compilations
+from hutchinson_course.compilations import compile_together, count_compilations
 
 
 def test_counts_new_signatures_only():
@@ -32,3 +32,12 @@ def test_listener_is_removed_after_the_block():
         pass
     jax.jit(lambda v: v * 7.0)(jnp.ones(2))
     assert count.compilations == 0
+
+
+def test_programs_compiled_together_are_the_programs_compiled_alone():
+    square = jax.jit(lambda v, n: v ** n, static_argnames="n")
+    lowered = [square.lower(jnp.ones(3), n=2), square.lower(jnp.ones(4), n=3)]
+    first, second = compile_together(lowered)
+    assert jnp.array_equal(first(jnp.full(3, 2.0)), jnp.full(3, 4.0))
+    assert jnp.array_equal(second(jnp.full(4, 2.0)), jnp.full(4, 8.0))
+    assert compile_together([]) == []
