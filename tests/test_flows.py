@@ -151,3 +151,28 @@ def test_xtrace_refuses_budgets_where_matfree_computes_the_exact_trace():
         hutchplusplus.xtrace(lambda v: a @ v, jax.random.key(0), num_matvecs=16, dim=16)
     estimate = hutchplusplus.xtrace(lambda v: a @ v, jax.random.key(0), num_matvecs=6, dim=16)
     np.testing.assert_allclose(float(estimate), float(jnp.trace(a)), rtol=0.05)
+
+
+def test_xtrace_from_samples_is_xtrace_with_the_same_samples():
+    a = jnp.asarray(low_rank_plus_noise(16, 2, seed=6), jnp.float32)
+    key = jax.random.key(3)
+    normal = jax.random.normal(key, (3, 16))
+    samples = normal * (np.sqrt(16) / jnp.linalg.norm(normal, axis=1, keepdims=True))  # matfree's sphere sampler
+    found = hutchplusplus.xtrace_from_samples(lambda v: a @ v, samples)
+    np.testing.assert_allclose(float(found), float(hutchplusplus.xtrace(lambda v: a @ v, key, num_matvecs=6, dim=16)),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="XTrace"):
+        hutchplusplus.xtrace_from_samples(lambda v: a @ v, samples[:, :4])
+
+
+def test_euler_steps_approach_the_adaptive_solve_and_bad_names_are_refused():
+    rng = np.random.default_rng(7)
+    params = fields.init_field_params(jax.random.key(7), 2, 3, (8,))
+    x1 = rng.normal(size=(1, 4, 2)).astype(np.float32)
+    z, mask = rng.normal(size=(1, 3)).astype(np.float32), np.ones((1, 4), bool)
+    adaptive, _ = likelihood.log_likelihood(params, x1, z, mask)
+    euler, stats_ = likelihood.log_likelihood(params, x1, z, mask, solver="euler", num_steps=64, max_steps=64)
+    assert bool(stats_["successful"]) and int(stats_["num_steps"]) == 64
+    np.testing.assert_allclose(np.asarray(euler), np.asarray(adaptive), atol=0.05)  # first order: error ~ 1 / 64
+    with pytest.raises(ValueError, match="solver must be one of"):
+        likelihood.log_likelihood(params, x1, z, mask, solver="rk4")

@@ -97,3 +97,16 @@ def xtrace(matvec, key: jax.Array, *, num_matvecs: int, dim: int, dtype=jnp.floa
         raise ValueError(f"XTrace with {num_matvecs} products needs 2 <= num_matvecs < D = {dim}")
     sampler = stochtrace.sampler_sphere(jnp.zeros((dim,), dtype), num=num_samples)  # rotation-invariant probes
     return stochtrace.estimator_leave_one_out(stochtrace.leave_one_out_xtrace(), sampler)(matvec, key)
+
+
+def xtrace_from_samples(matvec, samples: jax.Array) -> jax.Array:
+    """matfree's XTrace estimate from given samples: (). samples: (s, D), rotation-invariant (for
+    example normal vectors scaled to length sqrt(D), as ``xtrace`` draws them); 2 s products.
+
+    The same estimate as ``xtrace`` without random-number code in the program: the samples can be
+    drawn beforehand, with NumPy.
+    """
+    num_samples, dim = samples.shape
+    if not 1 <= num_samples < dim / 2:
+        raise ValueError(f"XTrace with {num_samples} samples needs 1 <= samples < D / 2 = {dim / 2}")
+    return jnp.mean(stochtrace.leave_one_out_xtrace()(matvec, samples))
