@@ -465,7 +465,7 @@ def machine_rates(*, repeats: int, matrix_size: int = 2048, copy_bytes: int = 2*
     return {"flops_per_second": rate("matmul"), "bytes_per_second": rate("copy")}
 
 
-def roofline(problem: Problem, *, repeats: int) -> dict:
+def roofline(problem: Problem, *, repeats: int, machine_sizes: tuple[int, int] = (2048, 2**28)) -> dict:
     """How close the final estimator comes to this machine's limits: its achieved operation and byte
     rates (XLA's counts over the measured time) against the attainable ones measured in the same run,
     and which limit binds (its operations per byte against the machine's)."""
@@ -473,7 +473,7 @@ def roofline(problem: Problem, *, repeats: int) -> dict:
     compiled = compile_program(estimator(MEMORY_AWARE, problem), *args)
     seconds = time_interleaved({"estimator": (compiled, args)}, repeats=repeats)["estimator"].median
     cost = compiled.cost_analysis()
-    rates = machine_rates(repeats=repeats)
+    rates = machine_rates(repeats=repeats, matrix_size=machine_sizes[0], copy_bytes=machine_sizes[1])
     achieved = {"flops_per_second": float(cost["flops"]) / seconds,
                 "bytes_per_second": float(cost["bytes accessed"]) / seconds}
     fractions = {name: achieved[name] / rates[name].median for name in achieved}
@@ -481,6 +481,7 @@ def roofline(problem: Problem, *, repeats: int) -> dict:
     balance = rates["flops_per_second"].median / rates["bytes_per_second"].median
     return {"title": "the estimator against this machine's attainable rates (roofline)",
             "problem": problem.as_dict(), "attainable": rates, "achieved": achieved, "fractions": fractions,
+            "machine_sizes": {"matrix_size": machine_sizes[0], "copy_bytes": machine_sizes[1]},
             "flops": float(cost["flops"]), "bytes_accessed": float(cost["bytes accessed"]), "seconds": seconds,
             "operations_per_byte": intensity, "machine_operations_per_byte": balance,
             "binding_limit": "memory bandwidth" if intensity < balance else "arithmetic"}
@@ -566,8 +567,13 @@ def exact_vs_hutchinson(problem: Problem, dims: tuple[int, ...], *, repeats: int
 
 def run(*, large: Problem, small: Problem, dims: tuple[int, ...], chunk_size: int, repeats: int,
         peak_repeats: int, scaling_base: Problem, factors: tuple[int, ...] = (1, 2, 4, 8),
+        scaling_peak_repeats: int | None = None, machine_sizes: tuple[int, int] = (2048, 2**28),
         report: Callable[[dict], None] = lambda section: None) -> dict:
-    """Every section, in order; ``report`` is called with each section as soon as it is measured."""
+    """Every section, in order; ``report`` is called with each section as soon as it is measured.
+
+    ``scaling_peak_repeats`` (default ``peak_repeats``) is the number of fresh processes per peak in
+    the scaling section, 0 to time it only; ``machine_sizes`` are the roofline's matrix size and
+    bytes of its elementwise pass."""
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "versions": versions(),
                "settings": {"repeats": repeats, "peak_repeats": peak_repeats, "chunk_size": chunk_size},
                "sections": {}}
@@ -578,9 +584,10 @@ def run(*, large: Problem, small: Problem, dims: tuple[int, ...], chunk_size: in
                 "floor": lambda: floor(large, repeats=repeats),
                 "matfree": lambda: matfree_comparison(large, repeats=repeats),
                 "exact_vs_hutchinson": lambda: exact_vs_hutchinson(small, dims, repeats=repeats),
-                "roofline": lambda: roofline(large, repeats=repeats),
+                "roofline": lambda: roofline(large, repeats=repeats, machine_sizes=machine_sizes),
                 "scaling": lambda: scaling(scaling_base, factors=factors, repeats=repeats,
-                                           peak_repeats=peak_repeats)}
+                                           peak_repeats=peak_repeats if scaling_peak_repeats is None
+                                           else scaling_peak_repeats)}
     for name, measure in sections.items():
         results["sections"][name] = measure()
         report(results["sections"][name])
@@ -694,6 +701,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the sizes the scaling section starts from (default 16,250,512)")
     parser.add_argument("--factors", type=lambda s: tuple(int(f) for f in s.split(",")), default=(1, 2, 4, 8),
                         help="how much B, N and the probes grow in the scaling section (default 1,2,4,8)")
+    parser.add_argument("--scaling-peak-repeats", type=int, default=None,
+                        help="fresh processes per peak memory in the scaling section (default: --peak-repeats; "
+                             "0 times it only)")
+    parser.add_argument("--machine-sizes", type=lambda s: tuple(int(v) for v in s.split(",")), default=(2048, 2**28),
+                        metavar="MATRIX,BYTES", help="the roofline's matrix size n (an n x n product) and the bytes "
+                                                     "of its elementwise pass (default 2048,268435456)")
     parser.add_argument("--plot", help="also draw the scaling section as a log-log figure (PNG) here")
     parser.add_argument("--peak-child", help=argparse.SUPPRESS)  # internal: one peak measurement
     args = parser.parse_args(argv)
@@ -706,7 +719,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"hutchinson-benchmark: jax {jax.__version__} on {platform.platform()}, {os.cpu_count()} CPU cores")
     results = run(large=large, small=small, dims=args.dims, chunk_size=args.chunk_size, repeats=args.repeats,
                   peak_repeats=args.peak_repeats, scaling_base=Problem(*args.scaling, num_probes=args.num_probes),
-                  factors=args.factors, report=print_section)
+                  factors=args.factors, scaling_peak_repeats=args.scaling_peak_repeats,
+                  machine_sizes=args.machine_sizes, report=print_section)
     if args.plot:
         plot_scaling(results["sections"]["scaling"], args.plot)
         print(f"\ndrew {args.plot}")

@@ -27,7 +27,8 @@ def tiny_run(tmp_path_factory):
     done = subprocess.run([sys.executable, "-m", "hutchinson_course.benchmark", "--out", str(out),
                            "--large", "2,8,8", "--small", "1,3,4", "--dims", "2", "--repeats", "2",
                            "--peak-repeats", "1", "--chunk-size", "3", "--num-probes", "4",
-                           "--scaling", "1,4,4", "--factors", "1,2", "--plot", str(plot)],
+                           "--scaling", "1,4,4", "--factors", "1,2", "--scaling-peak-repeats", "0",
+                           "--machine-sizes", "256,16777216", "--plot", str(plot)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert plot.stat().st_size > 10_000  # a drawn figure, not an empty file
@@ -87,6 +88,7 @@ def test_the_compared_estimators_agree(tiny_run):
 def test_the_roofline_divides_what_was_achieved_by_what_the_machine_attains(tiny_run):
     _, results = tiny_run
     roofline = results["sections"]["roofline"]
+    assert roofline["machine_sizes"] == {"matrix_size": 256, "copy_bytes": 16777216}
     for name in ("flops_per_second", "bytes_per_second"):
         assert roofline["achieved"][name] > 0 and roofline["attainable"][name]["median"] > 0
         assert roofline["fractions"][name] == pytest.approx(
@@ -106,6 +108,7 @@ def test_scaling_grows_one_quantity_at_a_time_for_both_estimators(tiny_run):
             rows = [row for row in scaling["rows"] if row["grows"] == grows and row["estimator"] == estimator]
             assert [row["size"] for row in rows] == [base[grows], 2 * base[grows]]
             assert all(row["time"]["median"] > 0 for row in rows)
+            assert all(row["peak_bytes"] is None for row in rows)  # --scaling-peak-repeats 0: timed only
     assert len(scaling["slopes"]) == 6
 
 
