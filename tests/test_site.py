@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from conftest import default_level_environment
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -131,7 +132,8 @@ def site(chromium) -> Site:  # chromium: fail before the slow build
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     assert jupyter_book.is_file(), f"no {jupyter_book}: run the tests with the course's venv"
     cmd = [str(jupyter_book), "build", str(REPO), "--warningiserror", "--nitpick", "--keep-going"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    # At XLA's default level, as `make book` builds it (it reuses these executions).
+    done = subprocess.run(cmd, capture_output=True, text=True, env=default_level_environment())
     output = done.stdout + done.stderr
     problems = [line for line in output.splitlines() if re.search(r"WARNING|ERROR|Error", line)]
     log = "\n".join(problems[:60]) + "\n...\n" + output[-3000:]
