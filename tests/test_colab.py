@@ -8,6 +8,12 @@ generator test proves, and nbval runs it.) The first notebook starts from Colab'
 so its setup cell installs brainstate too; before each later one only the course package is
 removed again, which keeps the test fast while every setup cell still has to install it.
 
+Each run also counts the programs JAX compiles after the setup cell (JAX's monitoring events,
+``hutchinson_course.compilations``) against the notebook's budget, its metadata
+``hutchinson_course.compilation_budget`` (an exercise notebook's is copied from its solutions
+notebook by the generator). Compiling is most of a chapter's run time on a CPU, so a chapter that
+grows slow fails here by its count, whatever the machine's speed.
+
 The environment runs the Python Colab runs, 3.12: $COLAB_PYTHON if set, else python3.12 on PATH or
 under pyenv. Without one the test is skipped, and says so."""
 
@@ -30,6 +36,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 COLAB_PREINSTALLED = ("jax", "jaxlib", "numpy", "matplotlib", "ipywidgets", "ipykernel")
 COLAB_NOTEBOOKS = [p for p in course_notebooks(ROOT) if p.parent.name in ("book", "exercises")]
 COLAB_PYTHON_VERSION = (3, 12)
+
+
+COUNT_START = """\
+from hutchinson_course.compilations import count_compilations as _count_compilations
+_compilation_count = _count_compilations()
+_compilation_count_counting = _compilation_count.__enter__()"""
+COUNT_END = """\
+_compilation_count.__exit__(None, None, None)
+print(__import__("json").dumps(vars(_compilation_count_counting)))"""
 
 
 def colab_python() -> str | None:
@@ -101,9 +116,23 @@ def test_notebook_runs_alone_in_a_colab_like_environment(colab, notebook, tmp_pa
     monkeypatch.setenv("JUPYTER_PATH", str(colab["base"] / "jupyter"))
     monkeypatch.setenv(SOURCE_VARIABLE, str(colab["wheel"]))
     monkeypatch.delenv("XLA_FLAGS", raising=False)
+    # Count what JAX compiles from the first cell after the setup cell (which sets XLA's flags before
+    # JAX starts) to the end, through JAX's monitoring events (hutchinson_course.compilations).
+    budget = nb.metadata.get("hutchinson_course", {}).get("compilation_budget")
+    after_setup = next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code") + 1
+    nb.cells.insert(after_setup, nbformat.v4.new_code_cell(COUNT_START))
+    nb.cells.append(nbformat.v4.new_code_cell(COUNT_END))
     # Cells tagged raises-exception may fail (on purpose); any other error fails the test.
     NotebookClient(nb, kernel_name="colab", timeout=600,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
+    count = json.loads(nb.cells.pop().outputs[0]["text"])
+    nb.cells.pop(after_setup)
+    assert budget is not None, (
+        f"{notebook.name} has no compilation budget: it compiled {count['compilations']} programs; set its "
+        "metadata hutchinson_course.compilation_budget (an exercise notebook's comes from its solutions notebook)")
+    assert count["compilations"] <= budget, (
+        f"{notebook.name} compiled {count['compilations']} programs, over its budget of {budget} (metadata "
+        f"hutchinson_course.compilation_budget): a slower chapter, or a budget to raise on purpose")
 
     assert installed(python, "hutchinson-course") and installed(python, "brainstate")
     assert sorted(p.name for p in tmp_path.iterdir()) == [notebook.name], "the notebook needed other files"

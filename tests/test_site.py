@@ -2,7 +2,8 @@
 
 The book is built once (module fixture) with warnings as errors, into the repository's _build/
 like `make book` (so either reuses the notebooks the other executed, from _build/.jupyter_cache),
-served from 127.0.0.1, and each page is loaded in headless Chromium through Playwright. Any request to another host is
+served from 127.0.0.1, and each page is loaded once in headless Chromium through Playwright (the
+per-page tests read what that visit found: ``page_reports``). Any request to another host is
 aborted and reported, so a CDN script, web font or theme asset that slipped back in fails here.
 Notebook pages must carry the Colab button and the download button; widgets saved in a
 notebook's outputs must be drawn from their saved state; pages with $ math must show MathJax
@@ -290,34 +291,82 @@ _RENDERED_VIEWS = """() => Array.from(
 })"""
 
 
-@pytest.mark.parametrize("docname", DOCNAMES)
-def test_page_renders_offline(docname, site, server, browser):
-    source = _source(docname)
-    is_notebook = source.suffix == ".ipynb"
-    views = _saved_widget_views(site, docname) if is_notebook else 0
+@dataclass
+class PageReport:
+    """What one visit of a page found: the per-page tests below read it, so each page loads once."""
+
+    server: str
+    visit: Visit
+    views: int  # widget views saved in the notebook's outputs
+    rendered: list  # per saved view, the drawn widget's class (None where nothing was drawn)
+    math: int  # formulas MathJax drew
+    colab: list[str]  # Colab links
+    downloads: list[str]  # download-source links
+    broken: list[str]  # images that did not load
+    first_cell_classes: str  # of the first cell in the article
+    first_cell_source_shown: bool
+    shown_text: str  # the article as rendered, folded parts left out
+    all_text: str  # the article's text, folded cells and outputs included
+    axe: dict[str, list[dict]]  # axe-core's violations, by theme
+
+
+@pytest.fixture(scope="module")
+def page_reports(site, server, browser):
+    """page_reports(docname): the PageReport of one visit of that page, made on first use."""
+    reports: dict[str, PageReport] = {}
+
+    def report(docname: str) -> PageReport:
+        if docname not in reports:
+            reports[docname] = _visit_and_report(docname, site, server, browser)
+        return reports[docname]
+
+    return report
+
+
+def _visit_and_report(docname: str, site: Site, server: str, browser) -> PageReport:
+    views = _saved_widget_views(site, docname) if _source(docname).suffix == ".ipynb" else 0
     page, visit = _open(browser, f"{server}/{docname}.html")
     try:
         rendered: list = []
         if views:
             try:
-                page.wait_for_function(
-                    f"() => ({_RENDERED_VIEWS})().filter(Boolean).length >= {views}"
-                )
-            except Exception:  # noqa: BLE001 - reported below with what did render
+                page.wait_for_function(f"() => ({_RENDERED_VIEWS})().filter(Boolean).length >= {views}")
+            except Exception:  # noqa: BLE001 - reported by the test with what did render
                 pass
             rendered = page.evaluate(_RENDERED_VIEWS)
         _settle(page, visit)
-        math = page.locator("mjx-container").count()
-        colab = page.eval_on_selector_all(
-            'a[href^="https://colab.research.google.com"]', "links => links.map(a => a.href)"
-        )
-        downloads = page.eval_on_selector_all(
-            "a.btn-download-source-button", "links => links.map(a => a.href)"
-        )
-        broken = _broken_images(page)
+        first = page.locator("article .cell").first
+        has_cell = page.locator("article .cell").count() > 0
+        axe = {}
+        for theme in ("light", "dark"):
+            _set_theme(page, theme)
+            axe[theme] = _axe(page)
+        return PageReport(
+            server=server, visit=visit, views=views, rendered=rendered,
+            math=page.locator("mjx-container").count(),
+            colab=page.eval_on_selector_all('a[href^="https://colab.research.google.com"]',
+                                            "links => links.map(a => a.href)"),
+            downloads=page.eval_on_selector_all("a.btn-download-source-button", "links => links.map(a => a.href)"),
+            broken=_broken_images(page),
+            first_cell_classes=first.get_attribute("class") if has_cell else "",
+            first_cell_source_shown=first.locator(".cell_input").evaluate(_SHOWN) if has_cell else False,
+            shown_text=page.locator("article").inner_text(),
+            all_text=page.locator("article").evaluate(
+                """a => { const copy = a.cloneNode(true);
+                          copy.querySelectorAll('script, style').forEach(e => e.remove());
+                          return copy.textContent; }"""),
+            axe=axe)
     finally:
         page.context.close()
 
+
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_page_renders_offline(docname, page_reports):
+    report = page_reports(docname)
+    source, views, visit = _source(docname), report.views, report.visit
+    is_notebook, rendered, math, colab, downloads, broken = (source.suffix == ".ipynb", report.rendered, report.math,
+                                                             report.colab, report.downloads, report.broken)
+    server = report.server
     problems = visit.problems() + [f"image did not load: {src}" for src in broken]
     assert not problems, f"{docname}.html:\n" + "\n".join(problems)
 
@@ -622,23 +671,19 @@ def _axe_report(violations: list[dict]) -> str:
 
 
 def _set_theme(page, theme: str) -> None:
-    page.evaluate(f"() => {{ document.documentElement.dataset.theme = '{theme}'; }}")
+    """Switch the page's theme and wait for the colour transitions it starts to finish."""
+    page.evaluate(f"""async () => {{
+        document.documentElement.dataset.theme = '{theme}';
+        await new Promise(requestAnimationFrame);  // let the new styles start their transitions
+        await Promise.all(document.getAnimations().filter(a => a instanceof CSSTransition).map(a => a.finished));
+    }}""")
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("docname", DOCNAMES)
-def test_page_is_accessible(docname, theme, site, server, browser):
+def test_page_is_accessible(docname, theme, page_reports):
     assert AXE.is_file(), f"{AXE} is missing: run `make vendor`"
-    page, visit = _open(browser, f"{server}/{docname}.html")
-    try:
-        _set_theme(page, theme)
-        views = _saved_widget_views(site, docname) if _source(docname).suffix == ".ipynb" else 0
-        if views:
-            page.wait_for_function(f"() => ({_RENDERED_VIEWS})().filter(Boolean).length >= {views}")
-        _settle(page, visit)
-        violations = _axe(page)
-    finally:
-        page.context.close()
+    violations = page_reports(docname).axe[theme]
     failing = [v for v in violations
                if v["impact"] in AXE_FAILING_IMPACTS or v["id"] not in AXE_ALLOWED]
     assert not failing, f"{docname}.html ({theme} theme), axe-core found:\n{_axe_report(failing)}"
@@ -742,16 +787,10 @@ def _first_code_cell_source(docname: str) -> str:
 
 
 @pytest.mark.parametrize("docname", NOTEBOOK_DOCNAMES)
-def test_setup_cell_is_folded_away(docname, site, server, browser):
+def test_setup_cell_is_folded_away(docname, page_reports):
     setup_line = next(line for line in _first_code_cell_source(docname).splitlines() if line.strip())
-    page, visit = _open(browser, f"{server}/{docname}.html")
-    try:
-        first = page.locator("article .cell").first
-        classes = first.get_attribute("class")
-        source_shown = first.locator(".cell_input").evaluate(_SHOWN)
-        shown_text = page.locator("article").inner_text()  # what is rendered, folded parts left out
-    finally:
-        page.context.close()
+    report = page_reports(docname)
+    classes, source_shown, shown_text = report.first_cell_classes, report.first_cell_source_shown, report.shown_text
     assert "tag_hide-input" in classes.split(), (
         f"{docname}.html: the first code cell (the setup) is not tagged hide-input ({classes}); "
         "rebuild the notebook with `hutchinson-author setup-cells`")
@@ -760,15 +799,7 @@ def test_setup_cell_is_folded_away(docname, site, server, browser):
 
 
 @pytest.mark.parametrize("docname", DOCNAMES)
-def test_page_shows_no_machine_paths(docname, site, server, browser):
-    page, visit = _open(browser, f"{server}/{docname}.html")
-    try:
-        # Folded cells and outputs count too: a reader unfolds them.
-        text = page.locator("article").evaluate(
-            """a => { const copy = a.cloneNode(true);
-                      copy.querySelectorAll('script, style').forEach(e => e.remove());
-                      return copy.textContent; }""")
-    finally:
-        page.context.close()
+def test_page_shows_no_machine_paths(docname, page_reports):
+    text = page_reports(docname).all_text
     lines = sorted({line.strip()[:160] for line in text.splitlines() if MACHINE_PATH.search(line)})
     assert not lines, f"{docname}.html shows paths of the build machine:\n" + "\n".join(lines[:10])
