@@ -5,12 +5,15 @@ and their mean within float32 reordering; a worker that dies or hangs is reporte
 launcher, naming it and quoting what it printed, within the time limit, and no worker survives.
 """
 
+import os
+import tempfile
 import time
 
 import numpy as np
 import psutil
 import pytest
 
+from conftest import FAST_COMPILE_FLAG
 from hutchinson_course.distributed import WorkerError, run_processes
 from hutchinson_course.distributed.reference import mean_tolerance, single_process
 
@@ -22,7 +25,10 @@ def workers_alive():
             " ".join(p.cmdline())]
 
 
-def test_two_processes_give_the_single_process_result(tmp_path):
+def test_two_processes_give_the_single_process_result(tmp_path, monkeypatch):
+    # The workers compile as this test process does (conftest: optimization level 0), so that their
+    # arithmetic is this process's, to the bit.
+    monkeypatch.setenv("XLA_FLAGS", f"{os.environ['XLA_FLAGS']} {FAST_COMPILE_FLAG}")
     result = run_processes(num_processes=2, devices_per_process=4, timeout=120, out=tmp_path, **PROBLEM)
     batch, traces, mean = single_process(**PROBLEM)
     np.testing.assert_array_equal(result.traces, traces)  # per point: the same keys, the same arithmetic
@@ -40,15 +46,17 @@ def test_two_processes_give_the_single_process_result(tmp_path):
     assert not workers_alive()
 
 
-def test_a_worker_that_dies_is_reported_at_once_and_the_others_are_stopped(tmp_path):
+def test_a_worker_that_dies_is_reported_at_once_and_the_others_are_stopped(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where run_processes makes its folder
     start = time.monotonic()
     with pytest.raises(WorkerError) as error:
-        run_processes(num_processes=2, devices_per_process=2, timeout=60, out=tmp_path, worker_args=("--fail", "exit"))
+        run_processes(num_processes=2, devices_per_process=2, timeout=60, worker_args=("--fail", "exit"))
     assert time.monotonic() - start < 60
     assert error.value.process_ids == [1]
     assert "process 1 of 2 exited with code 3" in str(error.value)
     assert "process 1: exiting on purpose" in str(error.value)
     assert not workers_alive()
+    assert list(tmp_path.iterdir()) == []  # its temporary folder is gone, the error message kept what it needed
 
 
 def test_a_worker_that_hangs_is_stopped_at_the_time_limit(tmp_path):

@@ -38,7 +38,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import default_level_environment
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -133,8 +132,7 @@ def site(chromium) -> Site:  # chromium: fail before the slow build
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     assert jupyter_book.is_file(), f"no {jupyter_book}: run the tests with the course's venv"
     cmd = [str(jupyter_book), "build", str(REPO), "--warningiserror", "--nitpick", "--keep-going"]
-    # At XLA's default level, as `make book` builds it (it reuses these executions).
-    done = subprocess.run(cmd, capture_output=True, text=True, env=default_level_environment())
+    done = subprocess.run(cmd, capture_output=True, text=True)
     output = done.stdout + done.stderr
     problems = [line for line in output.splitlines() if re.search(r"WARNING|ERROR|Error", line)]
     log = "\n".join(problems[:60]) + "\n...\n" + output[-3000:]

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class RunResult:
     traces: np.ndarray
     mean: float
     processes: list[ProcessResult]
-    out: pathlib.Path
+    out: pathlib.Path | None  # the folder the workers wrote, or None when it was a temporary one (removed)
 
 
 def free_port() -> int:
@@ -89,14 +90,27 @@ def run_processes(num_processes: int = 2, devices_per_process: int = 4, *, timeo
     """Run ``num_processes`` workers, each with ``devices_per_process`` CPU devices, and read their results.
 
     ``timeout``: seconds for the whole run, the connection of all workers included. ``out``: the
-    folder the workers write to (default: a new temporary folder). ``problem``: the worker's
+    folder the workers write to, kept (default: a temporary folder, removed once the results and
+    any error message are read). ``problem``: the worker's
     problem sizes (``batch_size=10``, ``num_points``, ``dim``, ``context_dim``, ``num_probes``,
     ``seed``; the worker's ``PROBLEM`` gives the defaults). ``worker_args``: more command-line
     options for every worker (``("--fail", "exit")``).
     Raises ``WorkerError`` naming the process that failed, or those still running at the time
     limit, with what each printed; all workers are stopped before it returns or raises.
     """
-    out = pathlib.Path(out) if out is not None else pathlib.Path(tempfile.mkdtemp(prefix="hutchinson-processes-"))
+    if out is None:
+        folder = pathlib.Path(tempfile.mkdtemp(prefix="hutchinson-processes-"))
+        try:
+            result = _run_in(folder, num_processes, devices_per_process, timeout, worker_args, problem)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        result.out = None
+        return result
+    return _run_in(pathlib.Path(out), num_processes, devices_per_process, timeout, worker_args, problem)
+
+
+def _run_in(out: pathlib.Path, num_processes: int, devices_per_process: int, timeout: float,
+            worker_args: tuple[str, ...], problem: dict[str, int]) -> RunResult:
     (out / "logs").mkdir(parents=True, exist_ok=True)
     coordinator = f"127.0.0.1:{free_port()}"
     environment = worker_environment(devices_per_process)

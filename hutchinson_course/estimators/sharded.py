@@ -142,11 +142,20 @@ def shard_over_batch(fn, mesh: Mesh, num_replicated: int = 0):
     ``fn(*replicated, *batched)`` is called on each device with the first ``num_replicated``
     arguments whole (parameters, P()) and the rest cut into blocks of batch elements
     (P("devices")); its output, (b, N) per device, is the (B, N) traces sharded the same way.
-    No collective is needed: every point is computed where its batch element lives.
+    No collective is needed: every point is computed where its batch element lives (a gradient
+    sums the replicated arguments' cotangents over the devices, once).
     """
     def specs(*args):
         return tuple(PartitionSpec() if i < num_replicated else PartitionSpec(DEVICE_AXIS) for i in range(len(args)))
 
+    def block(*args):
+        # The replicated arguments become device-varying once, at the start: so the gradient's sum
+        # of their cotangents over the devices (the transpose of this cast) is one all-reduce at the
+        # end, not one per step of a loop inside fn (lax.map's chunks). Inside a loop, 8 simulated
+        # devices on a busy CPU could miss XLA's 40-second rendezvous and abort the process.
+        replicated = jax.lax.pcast(args[:num_replicated], DEVICE_AXIS, to="varying")
+        return fn(*replicated, *args[num_replicated:])
+
     def mapped(*args):
-        return jax.shard_map(fn, mesh=mesh, in_specs=specs(*args), out_specs=PartitionSpec(DEVICE_AXIS))(*args)
+        return jax.shard_map(block, mesh=mesh, in_specs=specs(*args), out_specs=PartitionSpec(DEVICE_AXIS))(*args)
     return mapped
