@@ -89,16 +89,21 @@ def _run_over_websocket(port_url: str, token: str, kernel_id: str, code: str) ->
             "parent_header": {}, "metadata": {}, "channel": "shell",
             "content": {"code": code, "silent": False, "store_history": False,
                         "user_expressions": {}, "allow_stdin": False}}))
-        printed = []
-        while True:
+        # The reply comes on the shell channel and the output on iopub, in no fixed order between
+        # them; the output is complete when iopub reports the kernel idle after this request.
+        printed, replied, idle = [], False, False
+        while not (replied and idle):
             message = json.loads(socket_.recv())
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             if message["msg_type"] == "stream":
                 printed.append(message["content"]["text"])
-            if message["msg_type"] == "execute_reply":
+            elif message["msg_type"] == "execute_reply":
                 assert message["content"]["status"] == "ok", message["content"]
-                return "".join(printed)
+                replied = True
+            elif message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                idle = True
+        return "".join(printed)
     finally:
         socket_.close()
 
