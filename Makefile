@@ -13,8 +13,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 LAB_PORT ?= 8888
-# One build folder for `make book` and the site test (tests/test_site.py builds into it too), so
-# that the notebooks executed by one (recorded in _build/.jupyter_cache) are reused by the other.
+# The site test (tests/test_site.py) builds the same way, into the same _build/. Nothing is
+# executed: the pages show the notebooks' committed outputs (_config.yml).
 BOOK_BUILD := $(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 .PHONY: book serve test lab exercises env clean vendor runtimes
@@ -35,9 +35,10 @@ lab: $(READY)
 	$(BIN)/jupyter lab --no-browser --port $(LAB_PORT) --ServerApp.root_dir=$(CURDIR) \
 	    $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# How long each notebook took in the last website build (from _build/.jupyter_cache).
+# Run every chapter and exercise notebook top to bottom, one after another, write the seconds to
+# book/runtimes.json (shown on the site's run-time page) and print them. Run it on an idle machine.
 runtimes: $(READY)
-	$(BIN)/python -m hutchinson_course.authoring.runtimes .
+	$(BIN)/python -m hutchinson_course.authoring.runtimes --measure .
 
 exercises: $(READY)
 	$(BIN)/hutchinson-author generate

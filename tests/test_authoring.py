@@ -45,6 +45,18 @@ def test_exercise_notebooks_carry_no_outputs_and_no_solutions():
         assert "widgets" not in notebook.metadata
 
 
+def test_chapters_and_solutions_are_committed_executed_top_to_bottom():
+    # The website shows these outputs as committed (it executes nothing) and nbval compares them
+    # with a fresh run; a cell never run, or run out of order, would slip past both.
+    for path in course_notebooks(ROOT):
+        if path.parent.name == "exercises":
+            continue
+        counts = [c.execution_count for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        assert counts == list(range(1, len(counts) + 1)), (
+            f"{path.relative_to(ROOT)}: execution counts {counts}, expected 1 to {len(counts)} "
+            f"(run: hutchinson-author execute {path.relative_to(ROOT)})")
+
+
 def test_indented_region_becomes_not_implemented():
     source = "def f(x):\n    '''doc'''\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION\n"
     assert strip_solutions(source) == (

@@ -1,8 +1,7 @@
 """The website builds, and every page renders fully with no network.
 
 The book is built once (module fixture) with warnings as errors, into the repository's _build/
-like `make book` (so either reuses the notebooks the other executed, from _build/.jupyter_cache),
-served from 127.0.0.1, and each page is loaded once in headless Chromium through Playwright (the
+like `make book` (nothing is executed: pages show the notebooks' committed outputs), served from 127.0.0.1, and each page is loaded once in headless Chromium through Playwright (the
 per-page tests read what that visit found: ``page_reports``). Any request to another host is
 aborted and reported, so a CDN script, web font or theme asset that slipped back in fails here.
 Notebook pages must carry the Colab button and the download button; widgets saved in a
@@ -103,7 +102,7 @@ DOCNAMES = _toc_docnames()
 @dataclass
 class Site:
     html: Path
-    executed: Path  # the build's jupyter_execute folder: the executed notebooks
+    executed: Path  # the build's jupyter_execute folder: the notebooks as the pages show them
 
 
 def find_chromium() -> Path | None:
@@ -128,7 +127,7 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def site(chromium) -> Site:  # chromium: fail before the slow build
-    out = REPO  # the same _build/ as `make book`, whose execution cache it reuses and fills
+    out = REPO  # the same _build/ as `make book`
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     assert jupyter_book.is_file(), f"no {jupyter_book}: run the tests with the course's venv"
     cmd = [str(jupyter_book), "build", str(REPO), "--warningiserror", "--nitpick", "--keep-going"]
@@ -261,7 +260,7 @@ def _broken_images(page) -> list[str]:
 
 
 def _saved_widget_views(site: Site, docname: str) -> int:
-    """How many widget views the notebook's outputs hold, as executed by the build."""
+    """How many widget views the notebook's outputs hold, as the build rendered them."""
     executed = site.executed / f"{docname}.ipynb"
     notebook = json.loads((executed if executed.is_file() else _source(docname)).read_text())
     return sum(
@@ -801,3 +800,13 @@ def test_page_shows_no_machine_paths(docname, page_reports):
     text = page_reports(docname).all_text
     lines = sorted({line.strip()[:160] for line in text.splitlines() if MACHINE_PATH.search(line)})
     assert not lines, f"{docname}.html shows paths of the build machine:\n" + "\n".join(lines[:10])
+
+
+def test_runtimes_page_shows_every_measured_notebook(site):
+    from hutchinson_course.authoring import runtimes
+
+    record = runtimes.load(REPO)
+    text = re.sub(r"<[^>]+>", " ", (site.html / "book" / "runtimes.html").read_text())
+    for row in record["notebooks"]:
+        assert re.search(rf"{re.escape(row['notebook'])}\s+{row['seconds']:.1f}\b", text), row
+    assert f"Measured {record['measured']}" in text and record["versions"]["jax"] in text
