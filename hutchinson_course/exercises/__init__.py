@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 
-from .exercise import Exercise, evaluate, load_solutions
+from .exercise import Exercise, evaluate, load_solutions, progress_report
 from .outcome import Incorrect, NotAttempted, Outcome
 
 _NOT_SETS = {"exercise", "expect", "outcome"}
@@ -23,6 +24,12 @@ def exercise_set(name: str) -> tuple[Exercise, ...]:
     return importlib.import_module(f"{__name__}.{name}").EXERCISES
 
 
+def progress(name: str) -> None:
+    """Print every exercise of the set ``name`` with its status: the result of its last ``check()``
+    in this kernel ("not attempted" while its answer is undefined), and the hints used."""
+    print(progress_report(exercise_set(name), sys._getframe(1).f_globals))
+
+
 def set_devices(name: str) -> int | None:
     """How many (simulated) devices the set's tests need: its module's ``DEVICES``, if any."""
     exercise_set(name)
@@ -30,4 +37,4 @@ def set_devices(name: str) -> int | None:
 
 
 __all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set",
-           "load_solutions", "set_devices"]
+           "load_solutions", "progress", "set_devices"]

@@ -45,6 +45,7 @@ class Exercise:
     def check(self) -> None:
         """Check your answer and print what is right or wrong with it."""
         outcome = self.evaluate(sys._getframe(1).f_globals)
+        _last_checks[self.key] = outcome
         print(f"{_MARKS[outcome.status]} {self.label}: {outcome.status}. {outcome.message}")
 
     def hint(self, number: int | None = None) -> None:
@@ -59,6 +60,7 @@ class Exercise:
 
     def solution(self) -> None:
         """Print a reference solution."""
+        _solutions_shown.add(self.key)
         print(f"# {self.label}: a reference solution\n{solution_source(self.set_name, self.id)}")
 
     @property
@@ -73,7 +75,34 @@ class Exercise:
         return f"<{self.label}: define `{self.answer}`, then call .check(); .hint() and .solution() help>"
 
 
+# What this kernel has seen of each exercise, by key ("jit.q1"): for progress().
 _hints_shown: dict[str, int] = {}
+_last_checks: dict[str, Outcome] = {}
+_solutions_shown: set[str] = set()
+
+
+def progress_report(exercises: tuple[Exercise, ...], namespace: Mapping[str, Any]) -> str:
+    """Every exercise of a set with its status in this kernel: the outcome of its last check() and
+    its message, "not attempted" while its answer is undefined or `...`, else "not checked yet";
+    with the hints and solutions shown. Checks nothing itself."""
+    passed = [e for e in exercises if (o := _last_checks.get(e.key)) is not None and o.passed]
+    lines = [f"{exercises[0].set_name} exercises: {len(passed)} of {len(exercises)} passed at their last "
+             f"check, {sum(e.points for e in passed)} of {sum(e.points for e in exercises)} points"]
+    for exercise in exercises:
+        outcome = _last_checks.get(exercise.key)
+        if outcome is not None:
+            mark, status, message = _MARKS[outcome.status], outcome.status, outcome.message
+        elif namespace.get(exercise.answer, Ellipsis) is Ellipsis:
+            mark, status = _MARKS["not attempted"], "not attempted"
+            message = evaluate(exercise.answer, lambda _: None, namespace).message
+        else:
+            mark, status, message = "❔", "not checked yet", f"Run {exercise.id}.check()."
+        used = f"hints {_hints_shown.get(exercise.key, 0)} of {len(exercise.hints)}"
+        if exercise.key in _solutions_shown:
+            used += ", solution shown"
+        points = f"{exercise.points} point{'s' if exercise.points != 1 else ''}"
+        lines.append(f"{mark} {exercise.label}, {points}: {status}. {message} [{used}]")
+    return "\n".join(lines)
 
 
 def evaluate(answer_name: str, check: Callable[[Any], None], namespace: Mapping[str, Any]) -> Outcome:
