@@ -554,6 +554,7 @@ def plot_scaling(section: dict, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     figure, axes = plt.subplots(2, len(SCALED), figsize=(4 * len(SCALED), 6), squeeze=False)
     for column, grows in enumerate(SCALED):
@@ -564,6 +565,9 @@ def plot_scaling(section: dict, path: str) -> None:
             if all(row["peak_bytes"] is not None for row in picked):
                 axes[1, column].loglog(sizes, [value_of(row["peak_bytes"]) / 2**20 for row in picked], style,
                                        label=label)
+        for ax in axes[:, column]:  # the measured sizes as plain numbers, not matplotlib's crowded minor ticks
+            ax.set_xticks(sizes, [str(size) for size in sizes])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         axes[1, column].set_xlabel(grows if grows != "num_probes" else "P (probes)")
     axes[0, 0].set_ylabel("time (s)")
     axes[1, 0].set_ylabel("peak memory (MiB)")
