@@ -12,6 +12,8 @@ from hutchinson_course.estimators.core import sample_probes
 from hutchinson_course.exercises import exercise_set
 from hutchinson_course.grading.hidden import stateful_vmap as hidden
 
+import scoring
+
 q1, q2, q3, q4 = exercise_set("stateful_vmap")
 
 
@@ -238,3 +240,11 @@ def by_hand(pairs: bool):
 def test_q3_and_q4_keys_split_by_hand_for_jax_vmap_are_not_a_vmap2():
     assert "does not call vmap2" in outcome(q3, by_hand(pairs=False)).message
     assert "does not call vmap2" in outcome(q4, by_hand(pairs=True)).message
+
+
+def test_keys_split_by_hand_lose_most_of_the_marks():
+    for exercise_id, pairs in (("q3", False), ("q4", True)):
+        got, most, scored = scoring.points("stateful_vmap", exercise_id, by_hand(pairs=pairs))
+        assert got < most / 2, scored
+        assert any(t["weight"] >= 3 and t["status"] == "failed" and "does not call vmap2" in t["message"]
+                   and not t["message"].startswith("The estimates look right") for t in scored["tests"][1:])

@@ -9,6 +9,8 @@ from hutchinson_course.estimators import per_point
 from hutchinson_course.exercises import Incorrect, exercise_set
 from hutchinson_course.grading.hidden import vmap as hidden
 
+import scoring
+
 q1, q2, q3 = exercise_set("vmap")
 
 
@@ -158,3 +160,17 @@ def test_a_sequential_map_gives_the_same_traces(exercise_index):
     np.testing.assert_allclose(found, hidden.reference_traces(x_t, z, t, mask, keys), rtol=1e-5, atol=1e-5)
     if exercise is q2:
         assert outcome(q2, answer).passed
+
+
+def test_answers_missing_the_point_lose_most_of_the_marks():
+    # z tiled to every point (q2) and a nested map instead of one over the flattened points (q3)
+    # pass every grader test but the point's; the point's weight leaves them under half the marks.
+    for exercise_id, right, missing_the_point, reason in (
+            ("q2", nested((0, None, None, 0, 0)), per_point.traces_tiled, "copied to every point"),
+            ("q3", flattened(), per_point.traces_in_axes_none, "(B * N, D) = (12, 2)")):
+        full, most, _ = scoring.points("vmap", exercise_id, right)
+        assert full == most
+        got, most, scored = scoring.points("vmap", exercise_id, missing_the_point)
+        assert got < most / 2, scored
+        point = next(t for t in scored["tests"] if t["weight"] >= 3)
+        assert point["status"] == "failed" and reason in point["message"]

@@ -253,9 +253,9 @@ def _filled(cell) -> bool:
     return True
 
 
-def require_vmap2(fn, name: str) -> None:
+def require_vmap2(fn, name: str, found_so_far: str = "The estimates look right, but ") -> None:
     if not calls_vmap2(fn):
-        raise Incorrect(f"The estimates look right, but `{name}` does not call vmap2: the task asks for a "
+        raise Incorrect(f"{found_so_far}`{name}` does not call vmap2: the task asks for a "
                         "brainstate.transform.vmap2 over the matrices, which gives every element its own key "
                         "from brainstate's random state (instead of keys split by hand for jax.vmap).")
 

@@ -13,12 +13,14 @@ import numpy as np
 from hutchinson_course.estimators.variance import probe_variance
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.outcome import Incorrect
+from hutchinson_course.grading.hidden import teaches
 from hutchinson_course.exercises.stateful_vmap import (
     build_layer,
     call_explaining_state_errors,
     copies,
     estimates_of,
     param_state,
+    require_vmap2,
     symmetric_matrix,
     tracked_states,
 )
@@ -88,6 +90,12 @@ def test_q2_mappings_keep_their_own_states(make_tracked_scaler):
         raise Incorrect("Two mappings built from different states should each update their own states.")
 
 
+@teaches(3)
+def test_q3_maps_with_vmap2(batch_trace_estimates):
+    # The exercise's point: brainstate's vmap2 gives each element its own key, no keys by hand.
+    require_vmap2(batch_trace_estimates, "batch_trace_estimates", found_so_far="")
+
+
 def test_q3_other_shapes_and_matrices(batch_trace_estimates):
     diagonals = jnp.stack([jnp.diag(jnp.array([1.0, 2.0, 3.0]) * k) for k in (1.0, -2.0, 0.5)])
     found = estimates_of(batch_trace_estimates, "batch_trace_estimates for three different diagonal matrices",
@@ -123,6 +131,12 @@ def test_q3_compiled_draws_fresh_probes(batch_trace_estimates):
                         "brainstate.random.")
 
 
+@teaches(3)
+def test_q4_maps_with_vmap2(paired_trace_differences):
+    require_vmap2(paired_trace_differences, "paired_trace_differences", found_so_far="")
+
+
+@teaches(2)  # the exercise's point: A[b] and C[b] see the same probes, so shifts come out exactly
 def test_q4_each_pair_its_own_matrices(paired_trace_differences):
     A = jnp.stack([jnp.asarray(symmetric_matrix(4, seed=s)) for s in range(3)])
     shifts = jnp.array([0.5, -1.0, 2.0])

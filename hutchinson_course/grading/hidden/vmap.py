@@ -6,6 +6,8 @@ Each ``test_<exercise id>_<what>(answer)`` receives the learner's object and rai
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -14,11 +16,13 @@ from hutchinson_course.exercises.outcome import Incorrect
 from hutchinson_course.grading.hidden import teaches
 from hutchinson_course.exercises.vmap import (
     batch_inputs,
+    _tiled_context_shapes,
     call_explaining_vmap_errors,
     check_one_vmap_no_transposes,
     check_traces,
     estimator,
     explain_interleaving,
+    intermediate_shapes,
     reference_traces,
     run_mapping,
 )
@@ -75,6 +79,30 @@ def test_q2_legacy_keys(traces_none):
     x_t, z, t, mask, keys = batch_inputs("structured", "legacy", seed=3)
     found = run_mapping(traces_none, estimator(), x_t, z, t, mask, keys)
     check_traces(found, reference_traces(x_t, z, t, mask, keys), what="traces_none with legacy keys", mask=mask)
+
+
+@teaches(3)
+def test_q2_the_points_share_their_context(traces_none):
+    # The exercise's point: z reaches the N points of its batch element by in_axes=None, not copied.
+    for sizes in ({"B": 3, "N": 4, "D": 2, "Dc": 3, "K": 2}, {"B": 2, "N": 5, "D": 3, "Dc": 2, "K": 4}):
+        for context_kind in ("global", "structured"):
+            x_t, z, t, mask, keys = batch_inputs(context_kind, seed=4, sizes=sizes)
+            shapes = intermediate_shapes(functools.partial(traces_none, estimator()), x_t, z, t, mask, keys)
+            copied = sorted(_tiled_context_shapes(x_t, z) & shapes)
+            if copied:
+                raise Incorrect(f"For sizes {sizes}, z {z.shape} was copied to every point (a value of shape "
+                                f"{copied[0]} appeared): give z in_axes=None in the inner vmap.")
+
+
+@teaches(3)
+def test_q3_one_vmap_over_the_flattened_points(traces_flat):
+    # The exercise's point: one vmap over the B * N rows of x_t.reshape(B * N, D).
+    sizes = {"B": 3, "N": 4, "D": 2, "Dc": 3, "K": 2}
+    x_t, z, t, mask, keys = batch_inputs("global", seed=6, sizes=sizes)
+    shapes = intermediate_shapes(functools.partial(traces_flat, estimator()), x_t, z, t, mask, keys)
+    if (12, 2) not in shapes:
+        raise Incorrect(f"For sizes {sizes}, no array of shape (B * N, D) = (12, 2) appeared: map once over "
+                        "the B * N points of x_t.reshape(B * N, D).")
 
 
 def test_q3_other_sizes_and_keys(traces_flat):
