@@ -46,7 +46,7 @@ def test_progress_shows_each_exercise_as_the_learner_left_it(notebook, capsys):
 
     run("progress('jit')")
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "jit exercises: 1 of 4 passed at their last check, 1 of 5 points"
+    assert lines[0] == "jit exercises: 1 of 5 points, 1 of 4 right at their last check"
     q1, q2, q3, q4 = lines[1:]
     assert q1.startswith("✅ Exercise q1") and "passed" in q1 and "[hints 0 of 3]" in q1
     assert q2.startswith("❌ Exercise q2") and failed.split(": failed. ")[1] in q2 and "[hints 2 of 3]" in q2

@@ -190,10 +190,10 @@ class Visit:
         )
 
 
-def _open(browser, url: str):
+def _open(browser, url: str, viewport: dict | None = None):
     """Open url in a fresh context that lets only 127.0.0.1 through; return (page, visit)."""
     visit = Visit()
-    context = browser.new_context()
+    context = browser.new_context(**({"viewport": viewport} if viewport else {}))
     context.set_default_timeout(TIMEOUT_MS)
 
     def route(route):
@@ -564,8 +564,9 @@ def _shown(locator) -> list:
 
 
 def _open_at(browser, server, docname, size):
-    page, visit = _open(browser, f"{server}/{docname}.html")
-    page.set_viewport_size({"width": size[0], "height": size[1]})
+    # Loaded at that size, as on a phone: resizing a loaded page would start the theme's sidebar
+    # transitions, which a busy machine may not have finished when the test looks.
+    page, visit = _open(browser, f"{server}/{docname}.html", {"width": size[0], "height": size[1]})
     _settle(page, visit)
     return page, visit
 

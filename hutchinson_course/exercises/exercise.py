@@ -86,8 +86,8 @@ def progress_report(exercises: tuple[Exercise, ...], namespace: Mapping[str, Any
     its message, "not attempted" while its answer is undefined or `...`, else "not checked yet";
     with the hints and solutions shown. Checks nothing itself."""
     passed = [e for e in exercises if (o := _last_checks.get(e.key)) is not None and o.passed]
-    lines = [f"{exercises[0].set_name} exercises: {len(passed)} of {len(exercises)} passed at their last "
-             f"check, {sum(e.points for e in passed)} of {sum(e.points for e in exercises)} points"]
+    lines = [f"{exercises[0].set_name} exercises: {sum(e.points for e in passed)} of "
+             f"{sum(e.points for e in exercises)} points, {len(passed)} of {len(exercises)} right at their last check"]
     for exercise in exercises:
         outcome = _last_checks.get(exercise.key)
         if outcome is not None:
