@@ -171,3 +171,13 @@ def test_a_stale_package_cell_is_found_and_rewritten(tmp_path):
     exec(source, namespace)  # the shown code runs: it is the package's function
     assert float(namespace["hutchinson"](lambda v: 3.0 * v, jax.numpy.eye(2))) == 3.0
     assert stale_cells(path) == []
+
+
+def test_the_generator_writes_only_under_the_root_it_is_given(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "jit.ipynb").write_bytes((ROOT / "solutions" / "jit.ipynb").read_bytes())
+    installed = (ROOT / "hutchinson_course" / "exercises" / "data" / "jit.solutions.json").stat().st_mtime_ns
+    written = generate(tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        "exercises/jit.ipynb", "hutchinson_course/exercises/data/jit.solutions.json"]
+    assert (ROOT / "hutchinson_course" / "exercises" / "data" / "jit.solutions.json").stat().st_mtime_ns == installed

@@ -26,7 +26,7 @@ from ..exercises import exercise_set
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB_COMMENT = "# YOUR CODE HERE"
 SOLUTION_ONLY_TAG = "solution-only"
-DATA_DIR = pathlib.Path(__file__).resolve().parents[1] / "exercises" / "data"
+DATA_DIR = pathlib.Path("hutchinson_course") / "exercises" / "data"  # under the root, like exercises/
 _KEPT_METADATA = ("kernelspec", "language_info", "hutchinson_course", "colab")
 
 
@@ -121,15 +121,15 @@ def reference_solutions(solutions, set_name: str) -> dict[str, str]:
     return found
 
 
-def generated_files(solutions_path: pathlib.Path, exercises_dir: pathlib.Path) -> dict[pathlib.Path, str]:
-    """What generating from one solutions notebook writes: path -> text."""
+def generated_files(solutions_path: pathlib.Path, root: pathlib.Path) -> dict[pathlib.Path, str]:
+    """What generating from one solutions notebook writes under ``root``: path -> text."""
     solutions = nbformat.read(solutions_path, as_version=4)
     set_name = set_name_of(solutions, solutions_path)
     notebook_text = nbformat.writes(exercise_notebook(solutions)) + "\n"
     data_text = json.dumps(reference_solutions(solutions, set_name), indent=1, ensure_ascii=False) + "\n"
     return {
-        exercises_dir / solutions_path.name: notebook_text,
-        DATA_DIR / f"{set_name}.solutions.json": data_text,
+        root / "exercises" / solutions_path.name: notebook_text,
+        root / DATA_DIR / f"{set_name}.solutions.json": data_text,
     }
 
 
@@ -137,7 +137,7 @@ def generate(root: pathlib.Path, check_only: bool = False) -> list[pathlib.Path]
     """Write (or, with ``check_only``, list without writing) every generated file that is out of date."""
     stale = []
     for solutions_path in sorted((root / "solutions").glob("*.ipynb")):
-        for path, text in generated_files(solutions_path, root / "exercises").items():
+        for path, text in generated_files(solutions_path, root).items():
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(path)
                 if not check_only:
