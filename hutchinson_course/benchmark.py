@@ -40,6 +40,7 @@ import datetime
 import functools
 import json
 import os
+import pathlib
 import platform
 import re
 import statistics
@@ -547,12 +548,9 @@ def scaling(problem: Problem, *, factors: tuple[int, ...], repeats: int, peak_re
             "factors": list(factors), "rows": rows, "slopes": slopes}
 
 
-def plot_scaling(section: dict, path: str) -> None:
+def scaling_figure(section: dict):
     """The scaling section as a log-log figure: time (top) and peak memory (bottom) against size, one
-    column per quantity that grows, one line per estimator."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    column per quantity that grows, one line per estimator. Returns the matplotlib figure."""
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
@@ -573,8 +571,34 @@ def plot_scaling(section: dict, path: str) -> None:
     axes[1, 0].set_ylabel("peak memory (MiB)")
     axes[0, 0].legend()
     figure.tight_layout()
+    return figure
+
+
+def plot_scaling(section: dict, path: str) -> None:
+    """:func:`scaling_figure`, saved as a PNG (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = scaling_figure(section)
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+SAVED_SCALING = pathlib.Path(__file__).with_name("scaling_measurements.json")
+
+
+def save_scaling(results: dict, path: pathlib.Path = SAVED_SCALING) -> None:
+    """Keep the run's context and its scaling section, for the tiling chapter (``saved_scaling``)."""
+    record = to_json(results)
+    kept = {key: record[key] for key in ("date", "machine", "versions", "settings")}
+    path.write_text(json.dumps({**kept, "scaling": record["sections"]["scaling"]}, indent=1) + "\n")
+
+
+def saved_scaling(path: pathlib.Path = SAVED_SCALING) -> dict:
+    """The scaling section saved by ``hutchinson-benchmark --save-scaling``, with its run's context."""
+    return json.loads(path.read_text())
 
 
 def value_of(measurement) -> float:
@@ -737,6 +761,9 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="MATRIX,BYTES", help="the roofline's matrix size n (an n x n product) and the bytes "
                                                      "of its elementwise pass (default 2048,268435456)")
     parser.add_argument("--plot", help="also draw the scaling section as a log-log figure (PNG) here")
+    parser.add_argument("--save-scaling", action="store_true",
+                        help=f"also keep the scaling section in the package ({SAVED_SCALING.name}), "
+                             "where the tiling chapter reads it")
     parser.add_argument("--peak-child", help=argparse.SUPPRESS)  # internal: one peak measurement
     args = parser.parse_args(argv)
     if args.peak_child:
@@ -753,6 +780,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         plot_scaling(results["sections"]["scaling"], args.plot)
         print(f"\ndrew {args.plot}")
+    if args.save_scaling:
+        save_scaling(results)
+        print(f"\nsaved the scaling section in {SAVED_SCALING}")
     with open(args.out, "w") as out:
         json.dump(to_json(results), out, indent=2)
     print(f"\nwrote {args.out}")

@@ -149,3 +149,22 @@ def test_unknown_estimators_are_refused():
         benchmark.estimator("tile/stacked", Problem(1, 2, 3))
     with pytest.raises(ValueError, match="only memory_aware takes a chunk_size"):
         benchmark.estimator("tile/split", Problem(1, 2, 3), chunk_size=2)
+
+
+def test_the_scaling_section_is_saved_for_the_chapter_and_drawn(tiny_run, tmp_path):
+    _, results = tiny_run
+    saved = tmp_path / "scaling.json"
+    benchmark.save_scaling(results, saved)
+    record = benchmark.saved_scaling(saved)
+    assert record["scaling"] == results["sections"]["scaling"]
+    assert record["versions"] == results["versions"] and record["date"] == results["date"]
+    figure = benchmark.scaling_figure(record["scaling"])
+    assert len(figure.axes) == 2 * len(benchmark.SCALED)
+
+
+def test_the_committed_scaling_run_has_every_size_for_both_designs():
+    rows = benchmark.saved_scaling()["scaling"]["rows"]
+    for grows in benchmark.SCALED:
+        for design in ("tiled seed design", "final estimator"):
+            picked = [r for r in rows if (r["grows"], r["estimator"]) == (grows, design)]
+            assert len(picked) >= 4 and all(r["peak_bytes"] is not None for r in picked), (grows, design)
