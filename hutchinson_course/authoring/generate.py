@@ -21,7 +21,7 @@ import pathlib
 
 import nbformat
 
-from ..exercises import exercise_set
+from ..exercises import exercise_set, registry
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB_COMMENT = "# YOUR CODE HERE"
@@ -88,16 +88,37 @@ def has_solution(cell) -> bool:
 
 
 def set_name_of(notebook, path: pathlib.Path) -> str:
+    """The exercise set of a solutions notebook: its metadata's, which must be its file's name and a
+    set of ``exercises.registry``."""
     name = notebook.metadata.get("hutchinson_course", {}).get("exercise_set")
     if not name:
         raise SolutionMarkupError(f"{path}: notebook metadata needs hutchinson_course.exercise_set")
+    if name != path.stem or name not in registry.BY_NAME:
+        raise SolutionMarkupError(f"{path}: its exercise_set is {name!r}; expected the file's name, {path.stem!r}, "
+                                  f"one of the sets declared in hutchinson_course/exercises/registry.py "
+                                  f"({', '.join(registry.BY_NAME)})")
     return name
 
 
-def exercise_notebook(solutions):
+def set_metadata(solutions, set_name: str) -> dict:
+    """The exercise notebook's ``hutchinson_course`` metadata: the set's name and devices from the
+    registry, and the compilation budget measured on the solutions notebook."""
+    declared = registry.lookup(set_name)
+    metadata = {"exercise_set": declared.name}
+    if declared.devices is not None:
+        metadata["devices"] = declared.devices
+    budget = solutions.metadata.get("hutchinson_course", {}).get("compilation_budget")
+    if budget is not None:
+        metadata["compilation_budget"] = budget
+    return metadata
+
+
+def exercise_notebook(solutions, set_name: str | None = None):
     """The learner version of a solutions notebook: stubs, no outputs, no execution state."""
     learner = copy.deepcopy(solutions)
     learner.metadata = {k: v for k, v in learner.metadata.items() if k in _KEPT_METADATA}
+    if set_name is not None:
+        learner.metadata["hutchinson_course"] = set_metadata(solutions, set_name)
     learner.cells = [c for c in learner.cells if SOLUTION_ONLY_TAG not in c.metadata.get("tags", [])]
     for index, cell in enumerate(learner.cells):
         cell.metadata.pop("execution", None)
@@ -125,7 +146,7 @@ def generated_files(solutions_path: pathlib.Path, root: pathlib.Path) -> dict[pa
     """What generating from one solutions notebook writes under ``root``: path -> text."""
     solutions = nbformat.read(solutions_path, as_version=4)
     set_name = set_name_of(solutions, solutions_path)
-    notebook_text = nbformat.writes(exercise_notebook(solutions)) + "\n"
+    notebook_text = nbformat.writes(exercise_notebook(solutions, set_name)) + "\n"
     data_text = json.dumps(reference_solutions(solutions, set_name), indent=1, ensure_ascii=False) + "\n"
     return {
         root / "exercises" / solutions_path.name: notebook_text,

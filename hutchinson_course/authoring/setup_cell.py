@@ -51,4 +51,11 @@ def setup_cell_source(config: CourseConfig, devices: int | None = None) -> str:
 
 
 def notebook_devices(notebook) -> int | None:
-    return notebook.metadata.get("hutchinson_course", {}).get("devices")
+    """The simulated devices a notebook's setup cell asks for: its exercise set's, as declared in the
+    registry, or a chapter's own metadata ``hutchinson_course.devices``."""
+    course = notebook.metadata.get("hutchinson_course", {})
+    if "exercise_set" in course:
+        from ..exercises import registry
+
+        return registry.lookup(course["exercise_set"]).devices
+    return course.get("devices")

@@ -1,27 +1,27 @@
-"""Graded exercises: one module per exercise set (one exercise notebook each).
-
-A module of this package that defines ``EXERCISES`` is an exercise set named after the module.
+"""Graded exercises: one module per exercise set (one exercise notebook each), declared in
+``registry.SETS``.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import sys
 
+from . import registry
 from .exercise import Exercise, evaluate, load_solutions, progress_report
 from .outcome import Incorrect, NotAttempted, Outcome
 
-_NOT_SETS = {"exercise", "expect", "outcome"}
-EXERCISE_SETS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
-                             if not m.ispkg and m.name not in _NOT_SETS))
+EXERCISE_SETS = tuple(s.name for s in registry.SETS)
 
 
 def exercise_set(name: str) -> tuple[Exercise, ...]:
     """The exercises of the set ``name`` (for example ``"jit"``), in notebook order."""
-    if name not in EXERCISE_SETS:
-        raise ValueError(f"unknown exercise set {name!r}; the course has {', '.join(EXERCISE_SETS)}")
-    return importlib.import_module(f"{__name__}.{name}").EXERCISES
+    registry.lookup(name)
+    exercises = importlib.import_module(f"{__name__}.{name}").EXERCISES
+    strays = [f"{e.id} (declared for {e.set_name!r})" for e in exercises if e.set_name != name]
+    if strays:
+        raise ValueError(f"the {name} set's module declares exercises of another set: {', '.join(strays)}")
+    return exercises
 
 
 def progress(name: str) -> None:
@@ -31,9 +31,8 @@ def progress(name: str) -> None:
 
 
 def set_devices(name: str) -> int | None:
-    """How many (simulated) devices the set's tests need: its module's ``DEVICES``, if any."""
-    exercise_set(name)
-    return getattr(importlib.import_module(f"{__name__}.{name}"), "DEVICES", None)
+    """How many (simulated) devices the set's code needs, as declared in the registry."""
+    return registry.lookup(name).devices
 
 
 __all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set",

@@ -14,6 +14,7 @@ keep most of the marks, whatever else it gets right.
 
 from __future__ import annotations
 
+import sys
 from typing import Callable, TypeVar
 
 Test = TypeVar("Test", bound=Callable)
@@ -29,3 +30,19 @@ def teaches(weight: int) -> Callable[[Test], Test]:
 
 def weight_of(test: Callable) -> int:
     return int(getattr(test, "weight", 1))
+
+
+def check_test_names(module_name: str) -> None:
+    """Fail at import when a grader test of ``hidden.<set>`` names no exercise of that set: each
+    ``test_<exercise id>_<what>`` belongs to its exercise. Called at the end of every such module."""
+    from ...exercises import exercise_set
+
+    module = sys.modules[module_name]
+    set_name = module_name.rsplit(".", 1)[1]
+    ids = [exercise.id for exercise in exercise_set(set_name)]
+    strays = [name for name, value in vars(module).items()
+              if name.startswith("test_") and callable(value) and getattr(value, "__module__", None) == module_name
+              and not any(name.startswith(f"test_{i}_") for i in ids)]
+    if strays:
+        raise ImportError(f"{module_name}: {', '.join(strays)} name no exercise of the {set_name} set "
+                          f"(its exercises are {', '.join(ids)}): name each test_<id>_<what>")

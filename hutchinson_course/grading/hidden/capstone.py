@@ -15,7 +15,7 @@ from hutchinson_course.exercises.capstone import (check_deflation, check_estimat
                                                   random_matrix, rademacher_probes)
 from hutchinson_course.exercises.expect import expect_close
 from hutchinson_course.exercises.outcome import Incorrect
-from hutchinson_course.grading.hidden import teaches
+from hutchinson_course.grading.hidden import check_test_names, teaches
 
 
 @teaches(2)
@@ -59,3 +59,6 @@ def test_q3_under_jit(deflate):
     found = jax.jit(deflate)(jnp.asarray(probes), jnp.asarray(basis, jnp.float32))
     expect_close(np.asarray(found), probes - (probes @ basis) @ basis.T, what="deflate under jax.jit", rtol=1e-4,
                  atol=1e-4)
+
+
+check_test_names(__name__)  # every test above belongs to an exercise of this set

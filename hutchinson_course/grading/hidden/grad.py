@@ -26,7 +26,7 @@ from hutchinson_course.exercises.grad import (
     example_field,
 )
 from hutchinson_course.exercises.outcome import Incorrect
-from hutchinson_course.grading.hidden import teaches
+from hutchinson_course.grading.hidden import check_test_names, teaches
 
 
 def linear_map(seed: int, dim: int):
@@ -122,3 +122,6 @@ def test_q4_gradient_is_unbiased_over_keys(divergence_loss_and_grad):
     if worst >= 5:
         raise Incorrect(f"Averaged over 300 keys, the gradient is {worst:.1f} standard errors away from the "
                         "gradient of the exact divergence: it is biased.")
+
+
+check_test_names(__name__)  # every test above belongs to an exercise of this set

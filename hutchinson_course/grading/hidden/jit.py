@@ -24,7 +24,7 @@ from hutchinson_course.exercises.jit import (
     power_sum_reference,
 )
 from hutchinson_course.exercises.outcome import Incorrect
-from hutchinson_course.grading.hidden import teaches
+from hutchinson_course.grading.hidden import check_test_names, teaches
 
 
 def test_q1_other_inputs(power_sum_jit):
@@ -106,3 +106,6 @@ def test_q4_unbiased_over_keys(hutchinson_with_error):
     standard_error = np.sqrt(probe_variance(A, "rademacher") / 16 / len(estimates))
     if abs(np.mean(estimates) - float(jnp.trace(A))) > 5 * standard_error:
         raise Incorrect("Averaged over 300 keys, the estimates are biased away from the trace.")
+
+
+check_test_names(__name__)  # every test above belongs to an exercise of this set

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from hutchinson_course.grading.hidden import check_test_names
 from hutchinson_course.exercises.expect import expect_close
 from hutchinson_course.exercises.multiprocess import check_parts, numbered_batch, process_blocks, reference_mean
 from hutchinson_course.exercises.outcome import Incorrect
@@ -34,3 +35,6 @@ def test_q2_one_process_and_a_process_of_padding(mean_across_processes):
     expect_close(float(np.asarray(mean_across_processes(blocks))), reference_mean(blocks),
                  what="the mean when the last process holds only padding", rtol=1e-5,
                  why="A process without real points adds 0 to both the sum and the count.")
+
+
+check_test_names(__name__)  # every test above belongs to an exercise of this set

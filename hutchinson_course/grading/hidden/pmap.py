@@ -12,7 +12,7 @@ from hutchinson_course.exercises.pmap import (
     AXIS, DEVICES, masked_mean, require_devices, require_psum_in_shard_map, require_replicated, run_across_devices,
     sharded_inputs, uneven_blocks,
 )
-from hutchinson_course.grading.hidden import teaches
+from hutchinson_course.grading.hidden import check_test_names, teaches
 
 
 def test_q1_other_shapes_and_typed_keys(split_for_devices):
@@ -63,3 +63,6 @@ def test_q3_a_psum_inside_and_a_replicated_result(shard_map_mean_divergence):
     args = sharded_inputs(mesh, traces, mask)
     require_psum_in_shard_map(shard_map_mean_divergence, mesh, args)
     require_replicated(shard_map_mean_divergence(*args, mesh))
+
+
+check_test_names(__name__)  # every test above belongs to an exercise of this set

@@ -13,7 +13,7 @@ import numpy as np
 from hutchinson_course.estimators.variance import probe_variance
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.outcome import Incorrect
-from hutchinson_course.grading.hidden import teaches
+from hutchinson_course.grading.hidden import check_test_names, teaches
 from hutchinson_course.exercises.stateful_vmap import (
     build_layer,
     call_explaining_state_errors,
@@ -155,3 +155,6 @@ def test_q4_compiled_draws_fresh_probes(paired_trace_differences):
     if np.array_equal(first, second):
         raise Incorrect("Compiled with brainstate.transform.jit, two calls gave the same estimates: draw the "
                         "probes from brainstate.random.")
+
+
+check_test_names(__name__)  # every test above belongs to an exercise of this set

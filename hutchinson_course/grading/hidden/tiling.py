@@ -14,7 +14,7 @@ from hutchinson_course.estimators.memory_aware import context_projection as cont
 from hutchinson_course.estimators import memory_aware
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.outcome import Incorrect
-from hutchinson_course.grading.hidden import teaches
+from hutchinson_course.grading.hidden import check_test_names, teaches
 from hutchinson_course.exercises.tiling import (
     batch_traces_reference,
     check_batch,
@@ -104,3 +104,6 @@ def test_q4_mapped_over_batches_equals_the_package(batch_traces):
     package = memory_aware.batch_traces(params, x_t, z, t, mask, jax.random.key(9), num_probes=6)
     expect_close(found, package, what="batch_traces mapped over 3 batch elements, against memory_aware.batch_traces",
                  rtol=1e-5, atol=1e-5)
+
+
+check_test_names(__name__)  # every test above belongs to an exercise of this set

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from hutchinson_course.exercises.expect import expect_array, expect_close
 from hutchinson_course.exercises.outcome import Incorrect
-from hutchinson_course.grading.hidden import teaches
+from hutchinson_course.grading.hidden import check_test_names, teaches
 from hutchinson_course.exercises.vmap import (
     batch_inputs,
     _tiled_context_shapes,
@@ -114,3 +114,6 @@ def test_q3_other_sizes_and_keys(traces_flat):
         what = f"traces_flat for sizes {sizes}, a {context_kind} context, {'legacy' if legacy else 'typed'} keys"
         check_traces(found, reference_traces(x_t, z, t, mask, keys), what=what, mask=mask,
                      explain_mismatch=explain_interleaving(x_t, z, t, mask, keys))
+
+
+check_test_names(__name__)  # every test above belongs to an exercise of this set
