@@ -387,8 +387,7 @@ def probes_jvp_and_sum(params, x_t: jax.Array, z: jax.Array, t: jax.Array, key: 
                        num_probes: int) -> jax.Array:
     """The drawn floor with its products summed to one number per point: (B, N). Between the two
     above, it shows what reducing the jvp's output costs by itself, whatever the reduction computes."""
-    probes = point_probes(key, x_t.shape[:2], num_probes, x_t.shape[-1])
-    return jnp.sum(batched_jvp(params, x_t, z, t, probes), axis=(-2, -1))
+    return jnp.sum(probes_and_batched_jvp(params, x_t, z, t, key, num_probes=num_probes), axis=(-2, -1))
 
 
 FLOOR_CONTENDERS = ("batched jvp", "probes and batched jvp", "probes, batched jvp, summed",

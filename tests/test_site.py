@@ -1,7 +1,8 @@
 """The website builds, and every page renders fully with no network.
 
 The book is built once (module fixture) with warnings as errors, into the repository's _build/
-like `make book` (nothing is executed: pages show the notebooks' committed outputs), served from 127.0.0.1, and each page is loaded once in headless Chromium through Playwright (the
+like `make book` (nothing is executed: pages show the notebooks' committed outputs), served
+from 127.0.0.1, and each page is loaded once in headless Chromium through Playwright (the
 per-page tests read what that visit found: ``page_reports``). Any request to another host is
 aborted and reported, so a CDN script, web font or theme asset that slipped back in fails here.
 Notebook pages must carry the Colab button and the download button; widgets saved in a

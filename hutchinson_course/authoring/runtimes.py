@@ -67,15 +67,15 @@ def time_notebook(path: pathlib.Path, timeout: int = 300) -> float:
     return time.perf_counter() - start
 
 
-def measure(root: pathlib.Path, notebooks: list[pathlib.Path] | None = None, progress=print) -> dict:
+def measure(root: pathlib.Path, progress=print) -> dict:
     runtimes = []
-    for path in notebooks or measured_notebooks(root):
+    for path in measured_notebooks(root):
         load = os.getloadavg()[0]
         seconds = time_notebook(path)
         runtimes.append(Runtime(str(path.resolve().relative_to(root)), round(seconds, 1), round(load, 2)))
         progress(f"{runtimes[-1].notebook}: {seconds:.1f} s")
     return {"measured": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "versions": versions(),
-            "limit_seconds": LIMIT_SECONDS, "notebooks": [vars(r) for r in runtimes]}
+            "notebooks": [vars(r) for r in runtimes]}
 
 
 def load(root: pathlib.Path) -> dict:

@@ -21,12 +21,12 @@ import os
 import signal
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ..exercises import Exercise, Incorrect, evaluate, exercise_set, set_devices
 from ..exercises.outcome import STATUSES
 from . import export, processes, report
-from .hidden import weight_of
+from .hidden import exercise_of, own_tests, weight_of
 
 # Time a child may take beyond its exercises' limits (importing jax, mostly) before it is killed.
 SPARE_SECONDS = 60
@@ -150,20 +150,13 @@ def collect_tests(set_name: str, private_tests: str | None,
         modules.append(load_module(Path(private_tests)))
     tests: dict[str, list[Callable[[Any], None]]] = {exercise_id: [] for exercise_id in exercises}
     for module in modules:
-        for name, test in _own_tests(module):
-            # the longest matching id, so that test_q1_b_x belongs to q1_b when both exist
-            owners = [i for i in exercises if name.startswith(f"test_{i}_")]
-            if not owners:
+        for name, test in own_tests(module):
+            owner = exercise_of(name, exercises)
+            if owner is None:
                 raise ValueError(f"{module.__name__}.{name} names no exercise of the {set_name} set "
                                  f"(its exercises are {', '.join(exercises)}): name it test_<id>_<what>")
-            tests[max(owners, key=len)].append(test)
+            tests[owner].append(test)
     return tests
-
-
-def _own_tests(module: ModuleType) -> Iterable[tuple[str, Callable[[Any], None]]]:
-    for name, value in vars(module).items():
-        if name.startswith("test_") and callable(value) and getattr(value, "__module__", None) == module.__name__:
-            yield name, value
 
 
 def load_module(path: Path) -> ModuleType:
@@ -173,10 +166,16 @@ def load_module(path: Path) -> ModuleType:
     return module
 
 
+def exercise_checks(exercise: Exercise, tests: list[Callable[[Any], None]]) -> list[tuple[str, Callable, int]]:
+    """What an exercise is scored on, in order: (name, check, weight) for the notebook's check, which
+    weighs 1, then each grader (and private) test, by its weight."""
+    return [("check", exercise.check_answer, 1)] + [(test.__name__, _asserts_fail(test), weight_of(test))
+                                                    for test in tests]
+
+
 def _test_exercise(exercise: Exercise, tests: list[Callable[[Any], None]], answers_dir: Path,
                    seconds: float) -> dict[str, Any]:
-    checks = [("check", exercise.check_answer, 1)] + [(test.__name__, _asserts_fail(test), weight_of(test))
-                                                      for test in tests]
+    checks = exercise_checks(exercise, tests)
     done: list[dict[str, Any]] = []
     weight = 1
     running: str | None = "check"

@@ -32,17 +32,27 @@ def weight_of(test: Callable) -> int:
     return int(getattr(test, "weight", 1))
 
 
+def exercise_of(test_name: str, exercise_ids) -> str | None:
+    """The exercise a test ``test_<exercise id>_<what>`` belongs to, or None: the longest matching id,
+    so that test_q1_b_x belongs to q1_b when both exist."""
+    owners = [i for i in exercise_ids if test_name.startswith(f"test_{i}_")]
+    return max(owners, key=len) if owners else None
+
+
+def own_tests(module) -> list[tuple[str, Callable]]:
+    """The ``test_*`` functions defined in ``module`` itself (not imported into it), in order."""
+    return [(name, value) for name, value in vars(module).items()
+            if name.startswith("test_") and callable(value) and getattr(value, "__module__", None) == module.__name__]
+
+
 def check_test_names(module_name: str) -> None:
     """Fail at import when a grader test of ``hidden.<set>`` names no exercise of that set: each
     ``test_<exercise id>_<what>`` belongs to its exercise. Called at the end of every such module."""
     from ...exercises import exercise_set
 
-    module = sys.modules[module_name]
     set_name = module_name.rsplit(".", 1)[1]
     ids = [exercise.id for exercise in exercise_set(set_name)]
-    strays = [name for name, value in vars(module).items()
-              if name.startswith("test_") and callable(value) and getattr(value, "__module__", None) == module_name
-              and not any(name.startswith(f"test_{i}_") for i in ids)]
+    strays = [name for name, _ in own_tests(sys.modules[module_name]) if exercise_of(name, ids) is None]
     if strays:
         raise ImportError(f"{module_name}: {', '.join(strays)} name no exercise of the {set_name} set "
                           f"(its exercises are {', '.join(ids)}): name each test_<id>_<what>")
