@@ -11,8 +11,10 @@ import pytest
 from hutchinson_course.estimators import sample_probes
 from hutchinson_course.exercises import Incorrect, evaluate, exercise_set
 from hutchinson_course.exercises.expect import expect_array, expect_close
-from hutchinson_course.grading import hidden_tests
+from hutchinson_course.grading.scoring import collect_tests
 from hutchinson_course.grading.hidden import weight_of
+
+import scoring
 
 q1, q2, q3, q4 = exercise_set("jit")
 
@@ -26,7 +28,7 @@ def power_sum(x, n):
 
 
 def outcome(exercise, answer):
-    return exercise.evaluate({exercise.answer: answer})
+    return scoring.outcome(exercise, answer)
 
 
 def test_missing_and_ellipsis_are_not_attempted():
@@ -155,10 +157,8 @@ def test_hints_come_one_at_a_time(capsys):
 
 def verdicts(exercise, answer):
     """The outcome of the check and of every grader test of ``exercise`` on ``answer``, by name."""
-    exercises = {e.id: e for e in exercise_set(exercise.set_name)}
-    tests = hidden_tests.collect_tests(exercise.set_name, None, exercises)[exercise.id]
-    return {name: evaluate(exercise.answer, test, {exercise.answer: answer})
-            for name, test in [("check", exercise.check_answer)] + [(t.__name__, t) for t in tests]}
+    return {name: scoring.outcome(exercise, answer, check)
+            for name, check, _ in scoring.tests_of(exercise.set_name, exercise.id)}
 
 
 def failures(exercise, answer):
@@ -213,7 +213,7 @@ def test_q3_the_median_of_blocked_calls_after_a_warm_up_and_nothing_else():
 
 
 def test_q3_weighs_its_point_so_that_missing_it_loses_most_marks():
-    tests = hidden_tests.collect_tests("jit", None, {e.id: e for e in exercise_set("jit")})["q3"]
+    tests = collect_tests("jit", None, {e.id: e for e in exercise_set("jit")})["q3"]
     total = 1 + sum(weight_of(t) for t in tests)
     taught = next(t for t in tests if t.__name__ == "test_q3_warm_up_then_median_of_blocked_calls")
     assert 1 + weight_of(taught) >= total / 2

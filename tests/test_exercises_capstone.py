@@ -9,11 +9,13 @@ from hutchinson_course.exercises import exercise_set
 from hutchinson_course.exercises.outcome import Incorrect
 from hutchinson_course.grading.hidden import capstone as hidden
 
+import scoring
+
 q1, q2, q3 = exercise_set("capstone")
 
 
 def outcome(exercise, answer):
-    return exercise.evaluate({exercise.answer: answer})
+    return scoring.outcome(exercise, answer)
 
 
 def stub(*args):

@@ -10,11 +10,13 @@ from hutchinson_course.estimators.matrix_free import batch_traces
 from hutchinson_course.exercises import Incorrect, exercise_set
 from hutchinson_course.grading.hidden import grad as hidden
 
+import scoring
+
 q1, q2, q3, q4 = exercise_set("grad")
 
 
 def outcome(exercise, answer):
-    return exercise.evaluate({exercise.answer: answer})
+    return scoring.outcome(exercise, answer)
 
 
 def jvp_form(f, x, eps):

@@ -18,7 +18,7 @@ q1, q2, q3, q4 = exercise_set("stateful_vmap")
 
 
 def outcome(exercise, answer):
-    return exercise.evaluate({exercise.answer: answer})
+    return scoring.outcome(exercise, answer)
 
 
 # q1 -------------------------------------------------------------------------------------

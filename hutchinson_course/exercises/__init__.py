@@ -9,6 +9,7 @@ import sys
 
 from . import registry
 from .exercise import Exercise, evaluate, load_solutions, progress_report
+from .observe import observe
 from .outcome import Incorrect, NotAttempted, Outcome
 
 EXERCISE_SETS = tuple(s.name for s in registry.SETS)
@@ -35,5 +36,5 @@ def set_devices(name: str) -> int | None:
     return registry.lookup(name).devices
 
 
-__all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set",
+__all__ = ["EXERCISE_SETS", "Exercise", "Incorrect", "NotAttempted", "Outcome", "evaluate", "exercise_set", "observe",
            "load_solutions", "progress", "set_devices"]

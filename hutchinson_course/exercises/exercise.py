@@ -11,11 +11,11 @@ import dataclasses
 import json
 import sys
 import sysconfig
-import traceback
 from pathlib import Path
 from importlib import resources
 from typing import Any, Callable, Mapping
 
+from .observe import ReplayError, learner_line
 from .outcome import Incorrect, NotAttempted, Outcome
 
 _MARKS = {"passed": "✅", "failed": "❌", "error": "💥", "not attempted": "⏳", "timed out": "⌛"}
@@ -121,14 +121,14 @@ def evaluate(answer_name: str, check: Callable[[Any], None], namespace: Mapping[
                        f"`{answer_name}` still raises NotImplementedError: replace the stub with your code.")
     except Incorrect as wrong:
         return Outcome("failed", str(wrong))
+    except ReplayError as mismatch:
+        return Outcome("error", f"the record of `{answer_name}` does not match the checks: {mismatch}")
     except Exception as crash:  # the learner's code raised: say what and where
-        frames = traceback.extract_tb(crash.__traceback__)
-        learner = [f for f in frames if not _is_library(f.filename)]
-        where = ""
-        if learner:
-            line = (learner[-1].line or "").strip()
-            where = f" (line {learner[-1].lineno}: `{line}`)" if line else f" (line {learner[-1].lineno})"
-        return Outcome("error", f"calling `{answer_name}` raised {type(crash).__name__}: {crash}{where}")
+        where = getattr(crash, "learner_where", None)
+        if where is None and not hasattr(crash, "learner_type"):
+            where = learner_line(crash.__traceback__)
+        kind = getattr(crash, "learner_type", type(crash).__name__)
+        return Outcome("error", f"calling `{answer_name}` raised {kind}: {crash}{where or ''}")
     return Outcome("passed", "Well done.")
 
 

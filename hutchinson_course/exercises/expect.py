@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as _np
 
+from .observe import observe, type_name
 from .outcome import Incorrect
 
 _asarray = _np.asarray
@@ -33,13 +34,20 @@ def expect_array(found: Any, *, what: str, shape: tuple[int, ...] | None = None,
     if found is None:
         raise Incorrect(f"{what} is None: the function returns nothing. Did you forget `return`?")
     if not hasattr(found, "shape") or not hasattr(found, "dtype"):
-        raise Incorrect(f"{what} should be an array, found {type(found).__name__}: {found!r:.80}")
+        raise Incorrect(f"{what} should be an array, found {type_name(found)}: {found!r:.80}")
     if shape is not None and tuple(found.shape) != tuple(shape):
         raise Incorrect(f"{what} should have shape {tuple(shape)}, found {tuple(found.shape)}."
                         + _because(why_shape))
     if dtype is not None and str(found.dtype) != dtype:
         raise Incorrect(f"{what} should have dtype {dtype}, found {found.dtype}." + _because(why_dtype))
     return _asarray(found)
+
+
+def require_callable(answer: Any, name: str) -> None:
+    """The answer must be a function (looked at through ``observe``, as every use of an answer is)."""
+    kind = observe(lambda: None if callable(answer) else type(answer).__name__)
+    if kind is not None:
+        raise Incorrect(f"`{name}` should be a function, found {kind}.")
 
 
 def expect_close(found: Any, expected: Any, *, what: str, rtol: float = 1e-5, atol: float = 1e-6,

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..estimators.variance import probe_variance
 from .exercise import Exercise
-from .expect import expect_array, expect_close
+from .expect import expect_array, expect_close, require_callable
+from .observe import observe
 from .outcome import Incorrect
 
 _TRACED_BOOL = "Python `if` (or `and`, `or`, `bool()`) was applied to a traced value"
@@ -25,13 +26,12 @@ def require_jitted(fn, name: str, *example_args, **example_kwargs) -> None:
     """``fn`` must compile with jax.jit: itself jitted, or a function that calls a jitted one.
 
     Tracing one call shows it, whatever wraps the jitted function: its program holds a jit."""
-    if not callable(fn):
-        raise Incorrect(f"`{name}` should be a function, found {type(fn).__name__}.")
-    if hasattr(fn, "lower"):
+    require_callable(fn, name)
+    if observe(lambda: hasattr(fn, "lower")):
         return
     program = call_explaining_tracer_errors(
-        jax.make_jaxpr(lambda *args: fn(*args, **example_kwargs)), *example_args)
-    if not _JIT_IN_PROGRAM.search(str(program)):
+        lambda *args: str(jax.make_jaxpr(lambda *a: fn(*a, **example_kwargs))(*args)), *example_args)
+    if not _JIT_IN_PROGRAM.search(program):
         raise Incorrect(f"`{name}` is a plain Python function; it should be compiled with jax.jit "
                         "(as a decorator `@jax.jit`, or `jax.jit(f, ...)`).")
 
@@ -40,9 +40,9 @@ _JIT_IN_PROGRAM = re.compile(r"\bp?jit\[")
 
 
 def call_explaining_tracer_errors(fn, *args, **kwargs):
-    """Call ``fn``; turn JAX's errors about traced values into advice."""
+    """``fn(*args, **kwargs)``, observed; JAX's errors about traced values turned into advice."""
     try:
-        return fn(*args, **kwargs)
+        return observe(lambda: fn(*args, **kwargs))
     except jax.errors.TracerIntegerConversionError:
         raise Incorrect("An argument that decides the shape of the program (a loop count) was traced. "
                         "Mark it static with static_argnames (or static_argnums).") from None
@@ -134,14 +134,17 @@ class DispatchRecorder:
         return PendingResult(self.delays[min(self.calls, len(self.delays)) - 1])
 
 
+def timed_calls(time_jax_call, fake: DispatchRecorder, *args, repeats: int):
+    """(what ``time_jax_call(fake, *args, repeats=repeats)`` returned, how often it called ``fake``)."""
+    return observe(lambda: (time_jax_call(fake, *args, repeats=repeats), fake.calls))
+
+
 def check_time_jax_call(time_jax_call) -> None:
-    if not callable(time_jax_call):
-        raise Incorrect(f"`time_jax_call` should be a function, found {type(time_jax_call).__name__}.")
-    fake = DispatchRecorder([0.02] * 8)
-    found = time_jax_call(fake, repeats=5)
-    if fake.calls != 6:
+    require_callable(time_jax_call, "time_jax_call")
+    found, calls = timed_calls(time_jax_call, DispatchRecorder([0.02] * 8), repeats=5)
+    if calls != 6:
         raise Incorrect(f"With repeats=5 the function should be called 6 times (1 warm-up + 5 timed), "
-                        f"found {fake.calls}.")
+                        f"found {calls}.")
     if not isinstance(found, (float, np.floating)):
         raise Incorrect(f"time_jax_call should return the median in seconds as a float, found "
                         f"{type(found).__name__}.")
@@ -159,7 +162,7 @@ def check_time_jax_call(time_jax_call) -> None:
 def check_time_jax_call_median(time_jax_call) -> None:
     # The timed calls take 0.06, 0.06, 0.002, 0.06 and 1.0 s: the median (0.06) is neither the
     # minimum (0.002) nor the mean (0.24), nor a figure that does not come from the calls.
-    found = float(time_jax_call(DispatchRecorder([0.06, 0.06, 0.06, 0.002, 0.06, 1.0]), repeats=5))
+    found = float(observe(lambda: time_jax_call(DispatchRecorder([0.06, 0.06, 0.06, 0.002, 0.06, 1.0]), repeats=5)))
     if found < 0.05:
         raise Incorrect(f"Runs of 0.06, 0.06, 0.002, 0.06 and 1.0 s gave {found:.4f} s: return the median "
                         "of the durations (the minimum hides how long a typical call takes).")
@@ -170,7 +173,7 @@ def check_time_jax_call_median(time_jax_call) -> None:
 
 def check_time_jax_call_warm_up(time_jax_call) -> None:
     # The first call compiles for 0.3 s: with repeats=1 a timed first call cannot hide in the median.
-    found = float(time_jax_call(DispatchRecorder([0.01, 0.01, 0.01], compile_seconds=0.3), repeats=1))
+    found = float(observe(lambda: time_jax_call(DispatchRecorder([0.01, 0.01, 0.01], compile_seconds=0.3), repeats=1)))
     if found > 0.1:
         raise Incorrect(f"The first call compiles for 0.3 s and each later call takes 0.01 s; with "
                         f"repeats=1 you measured {found:.3f} s: call fn once before timing, and do not time "
@@ -182,7 +185,7 @@ def check_time_jax_call_pytree(time_jax_call) -> None:
     advice = ("When fn returns a tuple or dict of arrays, wait for all of them: "
               "jax.block_until_ready(result) handles any pytree.")
     try:
-        found = float(time_jax_call(lambda: (recorders[0](), {"b": recorders[1]()}), repeats=3))
+        found = float(observe(lambda: time_jax_call(lambda: (recorders[0](), {"b": recorders[1]()}), repeats=3)))
     except AttributeError as error:
         if "block_until_ready" not in str(error):
             raise

@@ -1,8 +1,8 @@
 """The grader: score finished exercise notebooks with the grader tests, in a sandbox.
 
 ``grade`` (and the ``hutchinson-grade`` command, ``grading.cli``) is in ``grading.grader``. This
-package's own import stays light, because the learner's kernel imports ``grading.export`` and each
-test process ``grading.hidden_tests``: neither needs nbformat or nbclient.
+package's own import stays light, because the learner's kernel imports ``grading.collect`` and each
+judge ``grading.judge``: neither needs nbformat or nbclient.
 """
 
 from __future__ import annotations

@@ -1,15 +1,16 @@
-"""Run a submitted notebook in a fresh kernel and export its answers.
+"""Run a submitted notebook in a fresh kernel, and its answers through the tests.
 
 The grader calls ``run_notebook``, which runs this module as a child process (``main``) on a
 copy of the notebook in a temporary working directory, with a time limit on the whole run,
 in the sandbox when there is one. The child executes the cells with nbclient, each under its
-own time limit, then a cell the grader appends, which exports the answers (see ``export``).
+own time limit, then one cell per exercise that the grader appends, which runs the tests on the
+answer and records what it returns (see ``collect``; the verdicts are decided by ``judge``).
 
 A cell past its time limit is interrupted (KeyboardInterrupt), which stops Python code. Compiled
 code (an XLA loop that never ends) does not see the interrupt, so a cell that is still running
 ``INTERRUPT_GRACE`` seconds later costs its kernel: the notebook is run again in a new kernel
 without that cell (and without any other cell that hung before), so that the other exercises are
-still exported and graded. Re-running repeats the cells before it, which is why there is a limit.
+still tested. Re-running repeats the cells before it, which is why there is a limit.
 """
 
 from __future__ import annotations
@@ -21,13 +22,8 @@ import json
 import math
 from pathlib import Path
 
-from . import processes
+from . import collect, processes
 
-EXPORT_CELL = """\
-# Added by the grader: save each answer for the tests, which run in another process.
-import hutchinson_course.grading.export as _hutchinson_grader_export
-_hutchinson_grader_export.export_answers(globals(), {names!r}, {directory!r})
-"""
 INTERRUPT_GRACE = 10  # seconds a cell has to stop after its interrupt
 HUNG_CELLS_MAX = 3  # cells that may hang before the notebook is given up
 
@@ -35,22 +31,32 @@ HUNG_CELLS_MAX = 3  # cells that may hang before the notebook is given up
 @dataclasses.dataclass(frozen=True)
 class Execution:
     error: str | None  # what went wrong with the notebook as a whole, if anything
-    unexported_status: str  # the status of answers the run never exported
+    untested_status: str  # the status of answers the run never tested
     notes: tuple[str, ...] = ()  # cells that were interrupted, skipped or ran out of memory
+    hung: tuple[str, ...] = ()  # exercises whose tests hung in compiled code
 
 
-def run_notebook(notebook, file_name: str, run_dir: Path, answers: list[str], *, cell_timeout: float,
-                 timeout: float, sandbox: processes.Sandbox | None = None, memory_limit: int | None = None,
+def run_notebook(notebook, file_name: str, run_dir: Path, set_name: str, exercises: list[tuple[str, str]], *,
+                 cell_timeout: float, timeout: float, test_timeout: float, private_tests: Path | None = None,
+                 sandbox: processes.Sandbox | None = None, memory_limit: int | None = None,
                  env: dict[str, str] | None = None) -> Execution:
-    """Execute ``notebook`` in a child process; the answers are exported to ``run_dir/answers``."""
+    """Execute ``notebook`` in a child process, then the tests of ``exercises`` ((id, answer) pairs),
+    whose records go to ``run_dir/answers``. The private test file is copied into ``run_dir``, so
+    that the sandbox, which hides the rest of the machine's /tmp, can read it."""
     import nbformat
 
     work_dir = run_dir / "work"
     work_dir.mkdir()
     (run_dir / "answers").mkdir()
     nbformat.write(notebook, work_dir / file_name)
-    job = {"notebook": str(work_dir / file_name), "work_dir": str(work_dir), "answers": answers,
-           "answers_dir": str(run_dir / "answers"),
+    if private_tests is not None:
+        copy = run_dir / "private_tests" / private_tests.name
+        copy.parent.mkdir()
+        copy.write_bytes(private_tests.read_bytes())
+        private_tests = copy
+    job = {"notebook": str(work_dir / file_name), "work_dir": str(work_dir), "set": set_name,
+           "exercises": exercises, "answers_dir": str(run_dir / "answers"),
+           "private_tests": str(private_tests) if private_tests else None, "test_timeout": test_timeout,
            "cell_timeout": math.ceil(cell_timeout),  # nbclient takes whole seconds
            "memory_limit": memory_limit,
            "kernel_group": str(run_dir / "kernel.pgid"), "result": str(run_dir / "execution.json")}
@@ -65,10 +71,11 @@ def run_notebook(notebook, file_name: str, run_dir: Path, answers: list[str], *,
     try:
         done = json.loads((run_dir / "execution.json").read_text())
         error, notes = done["error"], tuple(str(note)[:500] for note in done.get("notes", ())[:20])
+        hung = tuple(str(exercise_id) for exercise_id in done.get("hung", ()))
     except (OSError, ValueError, KeyError, TypeError):  # never written, or written over by the notebook
         return Execution(f"the notebook runner stopped ({processes.describe_exit(code)}): "
                          f"{processes.last_line(stderr)}", "error")
-    return Execution(error if error is None else str(error)[:1000], "error", notes)
+    return Execution(error if error is None else str(error)[:1000], "error", notes, hung)
 
 
 def private_home(run_dir: Path) -> dict[str, str]:
@@ -121,21 +128,27 @@ def main(job_path: str) -> None:
 
     job = json.loads(Path(job_path).read_text())
     notebook = nbformat.read(job["notebook"], as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(
-        EXPORT_CELL.format(names=job["answers"], directory=job["answers_dir"])))
+    learner_cells = len(notebook.cells)
+    for exercise_id, answer in job["exercises"]:
+        notebook.cells.append(nbformat.v4.new_code_cell(collect.CELL.format(
+            answer=answer, set_name=job["set"], exercise_id=exercise_id, directory=job["answers_dir"],
+            private_tests=job["private_tests"], time_limit=job["test_timeout"]), metadata={"grader": exercise_id}))
     skipped: list[int] = []
+    hung_exercises: list[str] = []  # whose tests hung in compiled code (the answer's loop)
     notes: list[str] = []
     current: dict[str, int] = {}
     while True:
         try:
             asyncio.run(_run_cells(notebook, job, skipped, current))
-            error = _export_error(notebook.cells[-1])
+            error = _grader_cell_error(notebook.cells[learner_cells:])
         except _Hung as hung:
             notes.append(f"{_cell(notebook, hung.index)} ran past the cell time limit of {job['cell_timeout']} s "
                          f"and did not stop when interrupted (compiled code?): the notebook was run again "
                          f"in a new kernel without it")
             skipped.append(hung.index)
-            if hung.index == len(notebook.cells) - 1 or len(skipped) > HUNG_CELLS_MAX:
+            if hung.index >= learner_cells:
+                hung_exercises.append(notebook.cells[hung.index].metadata["grader"])
+            if len(skipped) > HUNG_CELLS_MAX:
                 error = f"{len(skipped)} cells hung; the notebook was given up"
                 break
             continue
@@ -145,7 +158,7 @@ def main(job_path: str) -> None:
             error = f"the notebook could not be run: {type(failure).__name__}: {failure}"
         break
     notes += _cell_problems(notebook, job, skipped)
-    Path(job["result"]).write_text(json.dumps({"error": error, "notes": notes}))
+    Path(job["result"]).write_text(json.dumps({"error": error, "notes": notes, "hung": hung_exercises}))
 
 
 async def _run_cells(notebook, job: dict, skipped: list[int], current: dict[str, int]) -> None:
@@ -161,7 +174,7 @@ async def _run_cells(notebook, job: dict, skipped: list[int], current: dict[str,
         Path(job["kernel_group"]).write_text(str(client.km.provisioner.pgid))
         await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
         for index, cell in enumerate(notebook.cells):
-            if index in skipped:
+            if index in skipped or _tested_already(cell, job):
                 continue
             current["index"] = index
             running = asyncio.ensure_future(client.async_execute_cell(cell, index))
@@ -196,10 +209,22 @@ def _cell_problems(notebook, job: dict, skipped: list[int]) -> list[str]:
     return problems
 
 
-def _export_error(cell) -> str | None:
-    for output in cell.outputs:
-        if output.output_type == "error":
-            return f"the grader's export cell failed: {output.ename}: {output.evalue}"
+def _tested_already(cell, job: dict) -> bool:
+    """A grader's cell whose tests finished in an earlier kernel (before a later cell hung)."""
+    if "grader" not in cell.metadata:
+        return False
+    try:
+        return json.loads((Path(job["answers_dir"]) / f"{cell.metadata['grader']}.json").read_text())["complete"] is True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _grader_cell_error(cells) -> str | None:
+    for cell in cells:
+        for output in cell.get("outputs", ()):
+            if output.output_type == "error":
+                return (f"the grader's test cell for {cell.metadata['grader']} failed: "
+                        f"{output.ename}: {output.evalue}")
     return None
 
 
@@ -208,8 +233,8 @@ def _where(notebook, index: int | None) -> str:
 
 
 def _cell(notebook, index: int) -> str:
-    if index == len(notebook.cells) - 1:
-        return "the grader's export cell"
+    if "grader" in notebook.cells[index].metadata:
+        return f"the grader's test cell for {notebook.cells[index].metadata['grader']}"
     number = sum(cell.cell_type == "code" for cell in notebook.cells[:index + 1])
     lines = notebook.cells[index].source.strip().splitlines() or [""]
     return f"code cell {number} (`{lines[0][:60]}`)"

@@ -1,6 +1,7 @@
 """``grade``: score finished exercise notebooks, a class at a time.
 
-Each notebook runs in a fresh kernel, its answers are exported and tested in a separate process,
+Each notebook runs in a fresh kernel, which then runs the tests on its answers and records what they
+return; the verdicts are decided from those records in a process that runs no learner code,
 and the grader writes ``<notebook>.json`` and ``feedback/<notebook>.md`` per notebook, and for the
 class ``grades.csv`` and ``report.md`` (with ``report.png``). Every notebook gets a result,
 whatever it does. The temporary run folders (which hold the learners' answers) are removed when a

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exercises import Exercise, exercise_set
-from . import execute, export, hidden_tests, processes, report, submissions
+from . import execute, judge, processes, report, submissions
 
 SCORING = ("An exercise scores its max_points times the fraction of its tests that passed, each test "
            "counted by its weight: the check in the notebook weighs 1, the grader tests (and the instructor's "
@@ -46,22 +46,22 @@ def grade_notebook(submission: submissions.Submission, settings: Settings) -> di
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=settings.run_root))
     try:
         run_dir.chmod(0o755)  # the sandbox's user is not the grader's
-        run = execute.run_notebook(notebook, path.name, run_dir, [e.answer for e in exercises],
+        run = execute.run_notebook(notebook, path.name, run_dir, set_name, [(e.id, e.answer) for e in exercises],
                                    cell_timeout=settings.cell_timeout, timeout=settings.timeout,
+                                   test_timeout=settings.test_timeout, private_tests=settings.tests,
                                    sandbox=settings.sandbox, memory_limit=settings.memory_limit, env=settings.env)
-        exported = [e.id for e in exercises if export.exported(run_dir / "answers", e.answer)]
-        env = {**execute.private_home(run_dir), **settings.env}
-        records = hidden_tests.run_tests(set_name, exported, run_dir, private_tests=settings.tests,
-                                         time_limit=settings.test_timeout, sandbox=settings.sandbox,
-                                         memory_limit=settings.memory_limit, env=env)
+        stopped = run.error or "the notebook stopped early"
+        missing = {e.id: ("timed out", f"it ran past the time limit of {settings.test_timeout:g} s and did not "
+                                       "stop (a loop in compiled code?)") if e.id in run.hung
+                   else (run.untested_status, stopped) for e in exercises}
+        # Not sandboxed: the judge never runs the learner's code, only reads what it returned.
+        records = judge.run_judge(set_name, [e.id for e in exercises], run_dir, private_tests=settings.tests,
+                                  time_limit=settings.test_timeout, missing=missing,
+                                  memory_limit=settings.memory_limit, env=settings.env)
     finally:
-        # The answers (pickles) must not outlive the grading; files the notebook left behind
+        # The answers' records must not outlive the grading; files the notebook left behind
         # (read-only, say) must not cost it its result.
         shutil.rmtree(run_dir, ignore_errors=True)
-    for exercise in exercises:
-        if exercise.id not in records:
-            why = f"{run.error or 'the notebook stopped early'}, before `{exercise.answer}` was exported"
-            records[exercise.id] = _failed(run.unexported_status, why)
     return result(submission, set_name, exercises, records, run.error, run.notes)
 
 
