@@ -23,11 +23,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
+import numpy as np
 import pytest
 
 import grader_notebooks as nbs
-from hutchinson_course.exercises import exercise_set
-from hutchinson_course.grading import export, grade, grader, hidden_tests, processes, report, submissions
+from hutchinson_course.exercises import exercise_set, load_solutions
+from hutchinson_course.exercises.observe import read_tapes, write_tapes
+from hutchinson_course.grading import collect, grade, grader, judge, processes, report, scoring, submissions
 from hutchinson_course.grading import notebook as grading_notebook
 from hutchinson_course.grading.cli import main
 from hutchinson_course.grading.submissions import UnknownSet, exercise_set_name
@@ -58,6 +60,18 @@ object.__setattr__(q1, "check_answer", lambda answer: None)
 object.__setattr__(q1, "check", lambda: print("✅ passed"))
 q1.check()
 """
+# A wrong answer that, each time the tests call it, rewrites every check and test it can reach.
+PATCHES_FROM_INSIDE = """\
+def _rewrites_the_tests(x, n):
+    import sys
+    for module in list(sys.modules.values()):
+        for name in list(vars(module)) if module.__name__.startswith("hutchinson_course") else ():
+            if name.startswith(("check_", "test_", "expect_")) and callable(getattr(module, name)):
+                setattr(module, name, lambda *args, **kwargs: None)
+    return x * n
+
+power_sum_jit = jax.jit(_rewrites_the_tests, static_argnames="n")
+"""
 
 
 def _submissions() -> dict[str, nbformat.NotebookNode]:
@@ -65,7 +79,9 @@ def _submissions() -> dict[str, nbformat.NotebookNode]:
         "solved": nbs.solutions(),
         "unsolved": nbs.exercises(),
         # A wrong answer, and everything the notebook might patch so that it looks right.
-        "wrong": nbs.insert_after(nbs.redefine(nbs.solutions(), "power_sum_jit", WRONG_Q1), "power_sum_jit", CHEAT),
+        "wrong": nbs.redefine(nbs.solutions(), "power_sum_jit", WRONG_Q1),
+        "cheats": nbs.insert_after(nbs.redefine(nbs.solutions(), "power_sum_jit", WRONG_Q1), "power_sum_jit", CHEAT),
+        "patches_inside": nbs.redefine(nbs.solutions(), "power_sum_jit", PATCHES_FROM_INSIDE),
         "raises": nbs.redefine(nbs.redefine(nbs.solutions(), "time_jax_call",
                                             "def time_jax_call(fn, *args, repeats=5):\n    return 1 / 0\n"),
                                "hutchinson_with_error", HUGE_MESSAGE),
@@ -219,10 +235,20 @@ def test_a_malformed_file_still_gets_a_row(graded, name):
 
 
 def test_patching_numpy_jax_or_the_check_cannot_fake_a_pass(graded):
-    result = graded.by_name["wrong"]
-    assert result["exercises"]["q1"]["status"] == "failed"
-    assert "power_sum_jit(x, n=3)" in result["exercises"]["q1"]["message"]
-    assert _passed_except(result, "q1"), "nothing the notebook patched reached the tests"
+    """What the notebook patched changed only its own kernel's copy of the checks: the judge, running
+    the course's own, finds that record short of what they observe, an error, never a pass."""
+    result = graded.by_name["cheats"]
+    q1 = result["exercises"]["q1"]
+    assert q1["status"] == "error" and "does not match the checks" in q1["message"], q1
+    assert q1["points"] <= q1["max_points"] / 2
+    assert _passed_except(result, "q1"), "the other answers are right, and judged so"
+
+
+def test_an_answer_that_rewrites_the_tests_when_called_cannot_pass(graded):
+    """The kernel's copies of the checks are rewritten, but the verdicts are decided elsewhere."""
+    q1 = graded.by_name["patches_inside"]["exercises"]["q1"]
+    assert q1["status"] == "failed" and "power_sum_jit(x, n=3)" in q1["message"], q1
+    assert q1["points"] <= q1["max_points"] / 2
 
 
 def test_deleted_check_cells_are_still_graded(graded):
@@ -322,28 +348,66 @@ def test_a_notebook_past_the_whole_run_limit_times_out(graded_strictly):
     assert _dies_soon(graded_strictly.sleeper_kernel), "its kernel was killed too"
 
 
-def test_a_test_process_that_hangs_or_dies_costs_only_that_exercise(tmp_path, monkeypatch):
-    """The backstop: alarms cannot stop q1's answer and q2's kills the test process; q4 is still tested."""
-    learner = {"__name__": "__main__"}  # so cloudpickle sends the functions by value, as from a notebook
-    exec(textwrap.dedent("""\
-        import os, signal
+def _jit_answers() -> dict:
+    """The jit set's reference answers, defined as a notebook defines them."""
+    namespace = {}
+    exec("import functools, statistics, time\nimport jax\nimport jax.numpy as jnp\n"
+         "from hutchinson_course.estimators import sample_probes\n"
+         "def power_sum(x, n):\n    return sum(x**k for k in range(1, n + 1))\n"
+         + "\n".join(load_solutions("jit").values()), namespace)
+    return namespace
 
-        def power_sum_jit(x, n):
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
-            while True:
-                pass
 
-        def clip_by_norm(x, max_norm):
-            os._exit(3)
-        """), learner)
-    (tmp_path / "answers").mkdir()
-    export.export_answers(learner, ["power_sum_jit", "clip_by_norm", "hutchinson_with_error"],
-                          str(tmp_path / "answers"))
-    monkeypatch.setattr(hidden_tests, "SPARE_SECONDS", 30)  # a fresh child imports jax first
-    records = hidden_tests.run_tests("jit", ["q1", "q2", "q4"], tmp_path, private_tests=None, time_limit=1)
-    assert [records[i]["tests"][-1]["status"] for i in ("q1", "q2", "q4")] == ["timed out", "error", "not attempted"]
-    assert "did not stop at their time limit" in records["q1"]["tests"][-1]["message"]
-    assert "the test process died (exit code 3)" in records["q2"]["tests"][-1]["message"]
+def test_the_judge_decides_from_the_record_alone_and_a_bad_record_costs_only_its_exercise(tmp_path):
+    """Collected from right answers, then: q1's record untouched; q2's with one value changed and a
+    test that kills the judge; q3's cut short; q4's never written. The judge runs in its own process."""
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    namespace = _jit_answers()
+    for exercise_id in ("q1", "q2", "q3"):
+        collect.collect(namespace, "jit", exercise_id, str(answers), None, 60)
+    q2 = json.loads((answers / "q2.json").read_text())
+    arrays = dict(np.load(answers / "q2.npz"))
+    first_value = next(e["value"]["items"][0] if e["value"].get("$") == "tuple" else e["value"]
+                       for e in q2["tapes"]["check"]["entries"] if isinstance(e.get("value"), dict)
+                       and e["value"].get("$") in ("jax", "tuple"))
+    arrays[first_value["ref"]] = arrays[first_value["ref"]] * 2  # the answer's first result, doubled
+    np.savez(answers / "q2.npz", **arrays)
+    q2["tapes"]["test_q2_judge_dies"] = {"entries": [], "ended": "done"}
+    (answers / "q2.json").write_text(json.dumps(q2))
+    (answers / "q3.json").write_text((answers / "q3.json").read_text()[:200])
+    private = tmp_path / "private.py"
+    private.write_text("import os\n\ndef test_q2_judge_dies(clip_by_norm):\n    os._exit(3)\n")
+    missing = {i: ("error", "the kernel died") for i in IDS}
+    records = judge.run_judge("jit", IDS, tmp_path, private_tests=private, time_limit=30, missing=missing)
+    statuses = {i: [t["status"] for t in records[i]["tests"]] for i in IDS}
+    assert set(statuses["q1"]) == {"passed"} and len(statuses["q1"]) > 1
+    assert statuses["q2"] == ["error"] and "the judge died (exit code 3)" in records["q2"]["tests"][0]["message"]
+    assert "unreadable" in records["q3"]["tests"][0]["message"]
+    assert records["q4"]["tests"][0]["message"] == "`hutchinson_with_error` was not tested: the kernel died"
+
+
+def test_a_changed_value_fails_and_a_changed_record_is_an_error_never_a_pass(tmp_path):
+    namespace = _jit_answers()
+    collect.collect(namespace, "jit", "q2", str(tmp_path), None, 60)
+    tapes, _ = read_tapes(tmp_path / "q2.json", judge.TAPE_SIZE_LIMIT)
+    checks = scoring.exercise_checks(EXERCISES[1], [])
+
+    def judged(tape):
+        write_tapes(tmp_path / "edited.json", {"check": tape}, {"answer": "present", "complete": True})
+        return judge.judge_exercise(EXERCISES[1], checks, tmp_path / "edited.json", 30, ("error", "-"))["tests"][0]
+
+    assert judged(tapes["check"])["status"] == "passed"
+    tape = tapes["check"]
+    value = next(e for e in tape.entries if isinstance(e.get("value"), dict) and e["value"].get("$") == "jax")
+    original = tape.arrays[value["value"]["ref"]]
+    tape.arrays[value["value"]["ref"]] = original + 1
+    assert judged(tape)["status"] == "failed"
+    tape.arrays[value["value"]["ref"]] = original
+    tape.entries[-1]["at"] = "somewhere_else.py:1"
+    assert judged(tape)["status"] == "error" and "does not match" in judged(tape)["message"]
+    tape.entries.pop()
+    assert judged(tape)["status"] == "error"
 
 
 def test_a_crash_in_the_grader_itself_still_gives_a_row(tmp_path, monkeypatch):

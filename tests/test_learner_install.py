@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GRADER_ONLY = ("nbformat", "nbclient", "cloudpickle", "yaml", "jupyter_client")
+GRADER_ONLY = ("nbformat", "nbclient", "yaml", "jupyter_client")
 
 LEARNER = f"""
 import importlib.abc, sys
@@ -40,7 +40,7 @@ def test_the_learner_path_imports_no_grader_dependency():
 def test_grader_and_author_dependencies_are_extras():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {requirement.split(">")[0].split("=")[0].lower() for requirement in project["dependencies"]}
-    assert not names & {"nbformat", "nbclient", "cloudpickle", "pyyaml", "jupyter_client", "ipykernel"}
-    for extra, needs in (("grader", {"nbclient", "cloudpickle"}), ("author", {"nbclient", "pyyaml"})):
+    assert not names & {"nbformat", "nbclient", "pyyaml", "jupyter_client", "ipykernel"}
+    for extra, needs in (("grader", {"nbclient", "ipykernel"}), ("author", {"nbclient", "pyyaml"})):
         extra_names = {r.split(">")[0].split("=")[0].lower() for r in project["optional-dependencies"][extra]}
         assert needs <= extra_names

@@ -122,7 +122,8 @@ def evaluate(answer_name: str, check: Callable[[Any], None], namespace: Mapping[
     except Incorrect as wrong:
         return Outcome("failed", str(wrong))
     except ReplayError as mismatch:
-        return Outcome("error", f"the record of `{answer_name}` does not match the checks: {mismatch}")
+        return Outcome("error", f"the record of `{answer_name}` does not match the checks (did the notebook change "
+                                f"the course's code?): {mismatch}")
     except Exception as crash:  # the learner's code raised: say what and where
         where = getattr(crash, "learner_where", None)
         if where is None and not hasattr(crash, "learner_type"):

@@ -26,6 +26,7 @@ from . import collect, processes
 
 INTERRUPT_GRACE = 10  # seconds a cell has to stop after its interrupt
 HUNG_CELLS_MAX = 3  # cells that may hang before the notebook is given up
+GRADER_CELL_SPARE = 15  # seconds a grader's cell has beyond the test time limit (loading the tests)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +143,7 @@ def main(job_path: str) -> None:
             asyncio.run(_run_cells(notebook, job, skipped, current))
             error = _grader_cell_error(notebook.cells[learner_cells:])
         except _Hung as hung:
-            notes.append(f"{_cell(notebook, hung.index)} ran past the cell time limit of {job['cell_timeout']} s "
+            notes.append(f"{_cell(notebook, hung.index)} ran past its time limit of {_time_limit(notebook.cells[hung.index], job)} s "
                          f"and did not stop when interrupted (compiled code?): the notebook was run again "
                          f"in a new kernel without it")
             skipped.append(hung.index)
@@ -177,8 +178,10 @@ async def _run_cells(notebook, job: dict, skipped: list[int], current: dict[str,
             if index in skipped or _tested_already(cell, job):
                 continue
             current["index"] = index
+            # A grader's cell stops its tests itself, at the test time limit; the interrupt is the backstop.
+            client.timeout = cell_limit = _time_limit(cell, job)
             running = asyncio.ensure_future(client.async_execute_cell(cell, index))
-            done, _ = await asyncio.wait({running}, timeout=job["cell_timeout"] + INTERRUPT_GRACE)
+            done, _ = await asyncio.wait({running}, timeout=cell_limit + INTERRUPT_GRACE)
             if not done:
                 # Not asyncio.wait_for: nbclient turns the cancellation of a running cell into
                 # DeadKernelError, which would make a hung cell look like a kernel that died.
@@ -201,12 +204,18 @@ def _cell_problems(notebook, job: dict, skipped: list[int]) -> list[str]:
                 continue
             text = f"{output.get('ename')}: {output.get('evalue')}"
             if output.get("ename") == "KeyboardInterrupt":
-                problems.append(f"{_cell(notebook, index)} ran past the cell time limit of "
-                                f"{job['cell_timeout']} s and was interrupted")
+                problems.append(f"{_cell(notebook, index)} ran past its time limit of "
+                                f"{_time_limit(cell, job)} s and was interrupted")
             elif job["memory_limit"] and ("MemoryError" in text or "RESOURCE_EXHAUSTED" in text):
                 problems.append(f"{_cell(notebook, index)} ran out of memory (the limit is "
                                 f"{job['memory_limit'] / 2**30:g} GB per process): {text[:200]}")
     return problems
+
+
+def _time_limit(cell, job: dict) -> int:
+    """Seconds a cell may run: a grader's cell stops its tests itself at the test time limit, and has
+    this long as a backstop."""
+    return math.ceil(job["test_timeout"]) + GRADER_CELL_SPARE if "grader" in cell.metadata else job["cell_timeout"]
 
 
 def _tested_already(cell, job: dict) -> bool:
