@@ -39,6 +39,60 @@ def test_q1_messages():
     assert outcome(q1, vague).status == "failed"
 
 
+class Uneven(Exception):
+    pass
+
+
+class UnevenValue(ValueError):
+    pass
+
+
+def contiguous(error):
+    """A q1 answer that raises ``error(message)`` for an uneven split."""
+    def process_part(arrays, process_index, process_count):
+        if arrays[0].shape[0] % process_count:
+            raise error(f"{arrays[0].shape[0]} rows do not split into {process_count} processes")
+        rows = arrays[0].shape[0] // process_count
+        return tuple(a[process_index * rows:(process_index + 1) * rows] for a in arrays)
+    return process_part
+
+
+def test_q1_the_error_for_an_uneven_split():
+    assert outcome(q1, contiguous(ValueError)).passed
+    assert outcome(q1, contiguous(UnevenValue)).passed  # a ValueError of the learner's own class
+    message = outcome(q1, contiguous(Uneven)).message
+    assert "should raise ValueError with a clear message, found Uneven: 10 rows" in message
+
+
+def right_mean(blocks):
+    sums = [core.masked_sum_and_count(traces, mask) for traces, mask in blocks]
+    return core.mean_of_real(sum(s for s, _ in sums), sum(c for _, c in sums))
+
+
+def test_right_answers_pass_every_grader_test():
+    for exercise_id, right in (("q1", contiguous(ValueError)), ("q2", right_mean)):
+        got, most, scored = scoring.points("multiprocess", exercise_id, right)
+        assert got == most, scored
+
+
+def test_the_grader_tests_catch_what_the_check_does_not():
+    def only_x_t_and_mask(arrays, process_index, process_count):
+        return contiguous(ValueError)(arrays[:2], process_index, process_count)
+
+    def mutates_its_input(blocks):  # zeroes the caller's traces after using them
+        mean = right_mean(blocks)
+        for traces, _ in blocks:
+            traces[...] = 0.0
+        return mean
+
+    assert outcome(q1, only_x_t_and_mask).passed
+    tests = {t["name"]: t for t in scoring.points("multiprocess", "q1", only_x_t_and_mask)[2]["tests"]}
+    assert tests["test_q1_eight_processes_and_more_arrays"]["status"] == "failed"
+    assert "typed keys included" in tests["test_q1_eight_processes_and_more_arrays"]["message"]
+    got, most, scored = scoring.points("multiprocess", "q2", mutates_its_input)
+    assert got == most, scored
+
+
 def test_q2_messages():
     def mean_of_means(blocks):
         return np.mean([core.masked_mean(traces, mask) for traces, mask in blocks])

@@ -18,15 +18,11 @@ from ..estimators.memory_aware import context_projection as context_projection_r
 from ..estimators.memory_aware import field_from_projection, projected_matvec
 from ..estimators.per_point import point_trace
 from .exercise import Exercise
-from .expect import expect_array, expect_close
+from .expect import expect_array, expect_close, require_callable
+from .observe import observe, type_name
 from .outcome import Incorrect
 
 DIM, CONTEXT_DIM, HIDDEN_SIZES, NUM_POINTS = 3, 24, (16, 16), 10  # D + Dc + 1 = 28 rows, H0 = 16
-
-
-def require_callable(fn, name: str) -> None:
-    if not callable(fn):
-        raise Incorrect(f"`{name}` should be a function, found {type(fn).__name__}.")
 
 
 def jaxpr_equations(jaxpr):
@@ -72,12 +68,21 @@ def compiled_reference(fn, *args) -> dict:
 
 def _number(value, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise Incorrect(f"'{key}' should be a number (int or float), found {type(value).__name__}: {value!r:.80}.")
+        raise Incorrect(f"'{key}' should be a number (int or float), found {type_name(value)}: {value!r:.80}.")
     return float(value)
 
 
+def figures_of(compiled_figures, fn, *args):
+    """What ``compiled_figures(fn, *args)`` returned, observed (a dict of its own class as a plain dict)."""
+    return observe(lambda: _plain_dict(compiled_figures(fn, *args)))
+
+
+def _plain_dict(found):
+    return dict(found) if isinstance(found, dict) and type(found) is not dict else found
+
+
 def check_figures(compiled_figures, fn, *args) -> None:
-    found = compiled_figures(fn, *args)
+    found = figures_of(compiled_figures, fn, *args)
     if not isinstance(found, dict) or not {"flops", "temp_bytes"} <= set(found):
         raise Incorrect(f"compiled_figures should return a dict with the keys 'flops' and 'temp_bytes', "
                         f"found {found!r:.120}.")
@@ -109,7 +114,7 @@ def check_compiled_figures(compiled_figures) -> None:
 
 def check_projection(context_projection, params, z_ctx, t_val, what: str) -> None:
     try:
-        found = context_projection(params, z_ctx, t_val)
+        found = observe(lambda: context_projection(params, z_ctx, t_val))
     except TypeError as error:
         raise Incorrect(f"context_projection(params, z_ctx, t_val) raised TypeError for {what}: {error}") from None
     hidden = params["w0"].shape[1]
@@ -142,7 +147,8 @@ def check_context_projection(context_projection) -> None:
     check_projection(context_projection, params, z_ctx, t_val, "a context of Dc = 24 and a scalar time")
     check_projection(context_projection, params, z_ctx, jnp.reshape(t_val, (1,)), "a time of shape (1,)")
     x_point = jnp.linspace(-1.0, 1.0, DIM)
-    through_projection = field_from_projection(params, x_point, context_projection(params, z_ctx, t_val))
+    projection = observe(lambda: context_projection(params, z_ctx, t_val))
+    through_projection = field_from_projection(params, x_point, projection)
     expect_close(through_projection, vector_field(params, x_point, z_ctx, t_val), rtol=1e-5, atol=1e-5,
                  what="the field computed from your projection")
 
@@ -161,10 +167,19 @@ def scans_in(jaxpr) -> list[dict]:
             for eqn in jaxpr_equations(jaxpr) if eqn.primitive.name == "scan"]
 
 
+def chunked_program(chunked_map, fn, xs, chunk_size: int) -> dict:
+    """What the check reads of the program of ``chunked_map(fn, xs, chunk_size)``, as plain data: its
+    scans, how many while loops it has, and how many products contract the elements' last axis."""
+    jaxpr = jax.make_jaxpr(lambda xs: chunked_map(fn, xs, chunk_size))(xs).jaxpr
+    return {"scans": scans_in(jaxpr),
+            "while_loops": sum(eqn.primitive.name == "while" for eqn in jaxpr_equations(jaxpr)),
+            "copies": len(products_over(jaxpr, jax.tree.leaves(xs)[0].shape[-1]))}
+
+
 def check_chunked(chunked_map, fn, xs, chunk_size: int, what: str):
     """Check values and the program's loop; returns the learner's output."""
     try:
-        found = chunked_map(fn, xs, chunk_size)
+        found = observe(lambda: chunked_map(fn, xs, chunk_size))
     except TypeError as error:
         raise Incorrect(f"chunked_map(fn, xs, chunk_size) raised TypeError for {what}: {error}") from None
     expected = jax.vmap(fn)(xs)
@@ -172,14 +187,14 @@ def check_chunked(chunked_map, fn, xs, chunk_size: int, what: str):
     jax.tree.map(lambda f, e: expect_close(f, e, what=f"chunked_map for {what}", rtol=1e-5, atol=1e-5),
                  found, expected)
     length = jax.tree.leaves(xs)[0].shape[0]
-    jaxpr = jax.make_jaxpr(lambda xs: chunked_map(fn, xs, chunk_size))(xs).jaxpr
-    loops = scans_in(jaxpr)
+    program = observe(lambda: chunked_program(chunked_map, fn, xs, chunk_size))
+    loops = program["scans"]
     # A while_loop (fori_loop with traced bounds) hides its trip count: the temporaries, compared
     # with vmap's by the caller, say whether it holds one chunk at a time.
-    while_loops = [eqn for eqn in jaxpr_equations(jaxpr) if eqn.primitive.name == "while"]
+    while_loops = program["while_loops"]
     full_chunks, all_chunks = length // chunk_size, -(-length // chunk_size)
     if not loops and not while_loops and full_chunks > 1:
-        copies = len(products_over(jaxpr, jax.tree.leaves(xs)[0].shape[-1]))
+        copies = program["copies"]
         if copies <= 1:
             raise Incorrect(f"For {what} the program maps all {length} elements at once, with no loop: its memory "
                             "grows with the number of elements. Use jax.lax.map(fn, xs, batch_size=chunk_size).")
@@ -207,10 +222,10 @@ def check_chunked_map(chunked_map) -> None:
     rows = jnp.linspace(-1.0, 1.0, 44).reshape(11, 4)
     check_chunked(chunked_map, wide_layer, rows, 4, "11 rows in chunks of 4 (a remainder of 3)")
     check_chunked(chunked_map, wide_layer, rows[:8], 2, "8 rows in chunks of 2")
-    chunked = jax.jit(lambda xs: chunked_map(wide_layer, xs, 2))
     whole = jax.jit(jax.vmap(wide_layer))
     many = jnp.ones((512, 4))
-    chunked_temp = chunked.lower(many).compile().memory_analysis().temp_size_in_bytes
+    chunked_temp = observe(lambda: int(jax.jit(lambda xs: chunked_map(wide_layer, xs, 2)).lower(many).compile()
+                                       .memory_analysis().temp_size_in_bytes))
     whole_temp = whole.lower(many).compile().memory_analysis().temp_size_in_bytes
     if not chunked_temp < whole_temp / 4:
         raise Incorrect(f"Compiled for 512 rows in chunks of 2, your program's temporaries ({chunked_temp} bytes) "
@@ -239,21 +254,29 @@ def batch_traces_reference(params, x_points, z_ctx, t_val, mask_points, keys, nu
     return jax.vmap(one_point)(x_points, mask_points, keys)
 
 
+def batch_products(batch_traces, inputs, num_probes: int, whole_row: int, context_dim: int) -> dict:
+    """The result shapes of the products in the program of ``batch_traces(*inputs, num_probes)``, as
+    plain data: those over a whole row [x, z, t] of w0, and those over z (or [z, t])."""
+    jaxpr = jax.make_jaxpr(lambda *a: batch_traces(*a, num_probes))(*inputs).jaxpr
+    return {"whole_row": products_over(jaxpr, whole_row),
+            "context": products_over(jaxpr, context_dim) + products_over(jaxpr, context_dim + 1)}
+
+
 def check_batch(batch_traces, inputs, num_probes: int, what: str) -> None:
     params, x_points, z_ctx = inputs[:3]
     num_points, hidden = x_points.shape[0], params["w0"].shape[1]
+    whole_row = params["w0"].shape[0]
     try:
-        jaxpr = jax.make_jaxpr(lambda *a: batch_traces(*a, num_probes))(*inputs).jaxpr
+        products = observe(lambda: batch_products(batch_traces, inputs, num_probes, whole_row, z_ctx.shape[0]))
     except TypeError as error:
         raise Incorrect(f"batch_traces(params, x_points, z_ctx, t_val, mask_points, keys, num_probes) raised "
                         f"TypeError for {what}: {error}") from None
-    whole_row = params["w0"].shape[0]
-    if products_over(jaxpr, whole_row):
+    if products["whole_row"]:
         raise Incorrect("Your program multiplies the whole first layer w0 by a row [x, z, t]: it concatenates the "
                         "context into the input, so vmap and jvp copy the context to every point and probe. Use "
                         "field_from_projection with the context projection instead.")
     # z @ W_z (+ t * w_t), or [z, t] @ w0[D:] in one product over Dc + 1 rows: both are the projection.
-    projections = products_over(jaxpr, z_ctx.shape[0]) + products_over(jaxpr, z_ctx.shape[0] + 1)
+    projections = products["context"]
     if any(shape[0] == num_points for shape in projections if shape):
         raise Incorrect(f"The context projection z @ W_z is computed at shape {projections[0]}: once per point. "
                         "Compute it once for the batch element, outside the map over points, and let every "
@@ -261,7 +284,7 @@ def check_batch(batch_traces, inputs, num_probes: int, what: str) -> None:
     if projections != [(hidden,)]:
         raise Incorrect(f"The program should compute z @ W_z exactly once, with a result of shape ({hidden},); "
                         f"found products over z at shapes {projections}.")
-    found = expect_array(batch_traces(*inputs, num_probes), what=f"batch_traces for {what}", shape=(num_points,),
+    found = expect_array(observe(lambda: batch_traces(*inputs, num_probes)), what=f"batch_traces for {what}", shape=(num_points,),
                          why_shape="One trace per point of the batch element.")
     expected = batch_traces_reference(*inputs, num_probes)
     masked = np.asarray(inputs[4]) == 0

@@ -16,22 +16,36 @@ import numpy as np
 
 from ..estimators import per_point
 from .exercise import Exercise
-from .expect import expect_array, expect_close, value_shapes
+from .expect import expect_array, expect_close, require_callable, value_shapes
+from .observe import ReplayError, observe
 from .outcome import Incorrect
 
 SIZES = {"B": 2, "N": 3, "D": 4, "Dc": 5, "K": 6}
 NUM_PROBES = 8
 
 
-def require_callable(answer, name: str) -> None:
-    if not callable(answer):
-        raise Incorrect(f"`{name}` should be a function, found {type(answer).__name__}.")
+def returned_function(make, name: str):
+    """The function ``make()`` returns (the learner's code makes it), to be called only inside observe.
+
+    It stays where it was made (in the notebook, or the learner's kernel); the check gets a caller of
+    it, after observing that it is a function. Where the verdicts are judged nothing is made, and the
+    caller is never called: the observations that would call it hand back their record instead."""
+    made = []
+
+    def kind(value):
+        made.append(value)
+        return None if callable(value) else type(value).__name__
+
+    found = observe(lambda: kind(make()))
+    if found is not None:
+        raise Incorrect(f"`{name}` should be a function, found {found}.")
+    return lambda *args: made[0](*args)
 
 
 def call_explaining_vmap_errors(fn, *args):
-    """Call ``fn``; turn the errors a wrongly mapped argument causes into advice."""
+    """``fn(*args)``, observed; the errors a wrongly mapped argument causes turned into advice."""
     try:
-        return fn(*args)
+        return observe(lambda: fn(*args))
     except ValueError as error:
         message = str(error)
         if "inconsistent sizes for array axes to be mapped" in message:
@@ -61,9 +75,10 @@ def call_explaining_vmap_errors(fn, *args):
 
 
 def run_mapping(mapping, per_point_fn, *args):
-    """``mapping(per_point_fn, *args)``, compiled with jax.jit: one compilation costs less than running
-    the nested maps operation by operation, and jit(vmap(f)) is how the chapter runs them anyway."""
-    return call_explaining_vmap_errors(jax.jit(functools.partial(mapping, per_point_fn)), *args)
+    """``mapping(per_point_fn, *args)``, compiled with jax.jit (one observation): one compilation costs
+    less than running the nested maps operation by operation, and jit(vmap(f)) is how the chapter runs
+    them anyway."""
+    return call_explaining_vmap_errors(lambda *a: jax.jit(functools.partial(mapping, per_point_fn))(*a), *args)
 
 
 def batch_inputs(context_kind: str = "global", key_kind: str = "typed", seed: int = 0,
@@ -102,9 +117,14 @@ def reference_traces(x_t, z, t, mask, keys, num_probes: int = NUM_PROBES):
     return _reference_traces(num_probes, x_t, z, t, mask, keys)
 
 
-def intermediate_shapes(fn, *args) -> set[tuple[int, ...]]:
-    """The shapes of every value computed when tracing ``fn(*args)``, inner jaxprs included."""
-    return value_shapes(jax.make_jaxpr(fn)(*args).jaxpr)
+def intermediate_shapes(mapping, per_point_fn, *args) -> set[tuple[int, ...]]:
+    """The shapes of every value computed when tracing ``mapping(per_point_fn, *args)``, inner jaxprs
+    included (observed: they cross as a sorted list)."""
+    def traced(*arrays):
+        return mapping(per_point_fn, *arrays)
+
+    shapes = observe(lambda: sorted(value_shapes(jax.make_jaxpr(traced)(*args).jaxpr)))
+    return {tuple(shape) for shape in shapes}
 
 
 def check_traces(found, expected, *, what: str, mask, explain_mismatch=None) -> None:
@@ -164,14 +184,15 @@ def check_map_over_columns(map_over_columns) -> None:
               lambda M, probes: jnp.tanh(M @ probes) * probes[0]))
     for name, f, expected in cases:
         recorded = _ArgumentShapes(f)
-        mapped = map_over_columns(recorded)
-        require_callable(mapped, f"map_over_columns({name})")
+        mapped = returned_function(lambda: map_over_columns(recorded), f"map_over_columns({name})")
         try:
             found = call_explaining_vmap_errors(mapped, M, probes)
-        except Exception:
-            _explain_argument_shapes(recorded.calls, name, R, D, P)
+        except ReplayError:
             raise
-        _explain_argument_shapes(recorded.calls, name, R, D, P)
+        except Exception:
+            _explain_argument_shapes(observe(lambda: recorded.calls), name, R, D, P)
+            raise
+        _explain_argument_shapes(observe(lambda: recorded.calls), name, R, D, P)
         if getattr(found, "shape", None) == (P, R):
             raise Incorrect(f"map_over_columns({name}) returned the results as rows, shape (P, R) = {(P, R)}: "
                             "out_axes=1 puts the mapped axis second, so that they come out as columns.")
@@ -185,8 +206,8 @@ def check_one_vmap_no_transposes(map_over_columns, M, probes) -> None:
     """One vmap calls f once, to trace it, and a vmap of a matrix-vector product over columns into
     columns is one matrix product: a loop calls f once per probe, a transpose shows in the program."""
     recorded = _ArgumentShapes(lambda M, eps: M @ eps)
-    program = str(jax.make_jaxpr(map_over_columns(recorded))(M, probes))
-    if len(recorded.calls) > 1 or "scan[" in program or "while[" in program:
+    program, calls = observe(lambda: (str(jax.make_jaxpr(map_over_columns(recorded))(M, probes)), len(recorded.calls)))
+    if calls > 1 or "scan[" in program or "while[" in program:
         raise Incorrect("The results are right, but f was applied probe by probe (a loop or a sequential "
                         "map): use one jax.vmap, which traces f once for all the probes.")
     if "transpose[" in program:
@@ -208,7 +229,7 @@ def check_traces_none(traces_none) -> None:
         found = run_mapping(traces_none, estimator(), x_t, z, t, mask, keys)
         check_traces(found, reference_traces(x_t, z, t, mask, keys),
                      what=f"traces_none with a {context_kind} context z {z.shape}", mask=mask)
-        copies = intermediate_shapes(functools.partial(traces_none, estimator()), x_t, z, t, mask, keys)
+        copies = intermediate_shapes(traces_none, estimator(), x_t, z, t, mask, keys)
         copied = sorted(_tiled_context_shapes(x_t, z) & copies)
         if copied:
             raise Incorrect(f"The traces are right, but z was copied to every point (a value of shape "
@@ -256,7 +277,7 @@ def check_traces_flat(traces_flat) -> None:
         expect_array(found, what=what, shape=(B, N), why_shape="Reshape the B * N traces to (B, N).")
         check_traces(found, reference_traces(x_t, z, t, mask, keys), what=what, mask=mask,
                      explain_mismatch=explain_interleaving(x_t, z, t, mask, keys))
-    shapes = intermediate_shapes(functools.partial(traces_flat, estimator()), x_t, z, t, mask, keys)
+    shapes = intermediate_shapes(traces_flat, estimator(), x_t, z, t, mask, keys)
     if (B * N, D) not in shapes:
         raise Incorrect(f"The traces are right, but no array of shape (B * N, D) = {(B * N, D)} appeared: "
                         "this exercise asks for one vmap over the B * N points of x_t.reshape(B * N, D).")

@@ -13,6 +13,7 @@ import numpy as np
 from hutchinson_course.estimators.memory_aware import context_projection as context_projection_reference
 from hutchinson_course.estimators import memory_aware
 from hutchinson_course.exercises.expect import expect_array, expect_close
+from hutchinson_course.exercises.observe import observe
 from hutchinson_course.exercises.outcome import Incorrect
 from hutchinson_course.grading.hidden import check_test_names, teaches
 from hutchinson_course.exercises.tiling import (
@@ -23,6 +24,7 @@ from hutchinson_course.exercises.tiling import (
     check_projection,
     example_batch,
     example_field,
+    figures_of,
     wide_layer,
 )
 
@@ -48,7 +50,7 @@ def test_q1_several_arguments(compiled_figures):
 
 
 def test_q1_figures_are_numbers(compiled_figures):
-    found = compiled_figures(lambda a: jnp.sin(a) @ a, jnp.ones((16, 16)))
+    found = figures_of(compiled_figures, lambda a: jnp.sin(a) @ a, jnp.ones((16, 16)))
     if not all(isinstance(found[key], (int, float, np.integer, np.floating)) for key in ("flops", "temp_bytes")):
         raise Incorrect(f"'flops' and 'temp_bytes' should be numbers, found {found!r:.120}.")
 
@@ -63,7 +65,7 @@ def test_q2_maps_over_batches(context_projection):
     params, _, _ = example_field(3)
     z = jax.random.normal(jax.random.key(5), (4, 24))
     t = jnp.linspace(0.0, 1.0, 4)[:, None]  # (B, 1), as the estimator receives it
-    found = expect_array(jax.vmap(lambda z_b, t_b: context_projection(params, z_b, t_b))(z, t),
+    found = expect_array(observe(lambda: jax.vmap(lambda z_b, t_b: context_projection(params, z_b, t_b))(z, t)),
                          what="context_projection mapped over 4 batch elements", shape=(4, 16))
     expected = jax.vmap(lambda z_b, t_b: context_projection_reference(params, z_b, t_b))(z, t)
     expect_close(found, expected, what="context_projection mapped over 4 batch elements", rtol=1e-5, atol=1e-5)
@@ -73,7 +75,7 @@ def test_q3_pytrees_and_edge_chunks(chunked_map):
     for chunk_size in (7, 1, 10):
         check_chunked(chunked_map, wide_layer, rows, chunk_size, f"7 rows in chunks of {chunk_size}")
     pair = (rows, jnp.arange(7.0))
-    found = chunked_map(lambda p: {"sum": p[0].sum() + p[1], "row": wide_layer(p[0])}, pair, 3)
+    found = observe(lambda: chunked_map(lambda p: {"sum": p[0].sum() + p[1], "row": wide_layer(p[0])}, pair, 3))
     expect_close(found["sum"], rows.sum(axis=1) + jnp.arange(7.0), what="chunked_map over a tuple of arrays, 'sum'")
     expect_close(found["row"], jax.vmap(wide_layer)(rows), what="chunked_map over a tuple of arrays, 'row'",
                  rtol=1e-5, atol=1e-5)
@@ -81,7 +83,7 @@ def test_q3_pytrees_and_edge_chunks(chunked_map):
 
 def test_q3_under_jit(chunked_map):
     rows = jnp.ones((9, 4))
-    found = jax.jit(chunked_map, static_argnums=(0, 2))(wide_layer, rows, 4)
+    found = observe(lambda: jax.jit(chunked_map, static_argnums=(0, 2))(wide_layer, rows, 4))
     expect_close(found, jax.vmap(wide_layer)(rows), what="jax.jit(chunked_map) with a static chunk size",
                  rtol=1e-5, atol=1e-5)
 
@@ -97,7 +99,8 @@ def test_q4_mapped_over_batches_equals_the_package(batch_traces):
     batches = [example_batch(seed=4 + b) for b in range(3)]
     x_t, z, t, mask = (jnp.stack([batch[i] for batch in batches]) for i in (1, 2, 3, 4))
     keys = jax.random.split(jax.random.key(9), mask.shape)
-    found = jax.vmap(lambda x, z_b, t_b, m, k: batch_traces(params, x, z_b, t_b, m, k, 6))(x_t, z, t, mask, keys)
+    found = observe(lambda: jax.vmap(lambda x, z_b, t_b, m, k: batch_traces(params, x, z_b, t_b, m, k, 6))(
+        x_t, z, t, mask, keys))
     expected = jax.vmap(lambda x, z_b, t_b, m, k: batch_traces_reference(params, x, z_b, t_b, m, k, 6))(
         x_t, z, t, mask, keys)
     expect_close(found, expected, what="batch_traces mapped over 3 batch elements", rtol=1e-5, atol=1e-5)

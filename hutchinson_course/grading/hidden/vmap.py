@@ -6,8 +6,6 @@ Each ``test_<exercise id>_<what>(answer)`` receives the learner's object and rai
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
@@ -32,7 +30,7 @@ def test_q1_square_layout(map_over_columns):
     # With D == P a wrongly mapped axis raises no error; only the values tell.
     M = jax.random.normal(jax.random.key(2), (4, 4))
     probes = jax.random.normal(jax.random.key(3), (4, 4))
-    found = call_explaining_vmap_errors(map_over_columns(lambda M, eps: M @ eps * eps), M, probes)
+    found = call_explaining_vmap_errors(lambda *args: map_over_columns(lambda M, eps: M @ eps * eps)(*args), M, probes)
     expect_close(expect_array(found, what="the results for a square layout", shape=(4, 4)),
                  (M @ probes) * probes, what="the results for a square layout (D = P = 4)", rtol=1e-5)
 
@@ -47,7 +45,7 @@ def test_q1_one_vmap_no_loop_no_transposes(map_over_columns):
 def test_q1_one_probe(map_over_columns):
     M = jnp.eye(3)
     probes = jnp.arange(3.0)[:, None]  # (D, 1)
-    found = call_explaining_vmap_errors(map_over_columns(lambda M, eps: M @ eps), M, probes)
+    found = call_explaining_vmap_errors(lambda *args: map_over_columns(lambda M, eps: M @ eps)(*args), M, probes)
     expect_close(expect_array(found, what="the result for one probe", shape=(3, 1)), probes,
                  what="the result for one probe")
 
@@ -87,7 +85,7 @@ def test_q2_the_points_share_their_context(traces_none):
     for sizes in ({"B": 3, "N": 4, "D": 2, "Dc": 3, "K": 2}, {"B": 2, "N": 5, "D": 3, "Dc": 2, "K": 4}):
         for context_kind in ("global", "structured"):
             x_t, z, t, mask, keys = batch_inputs(context_kind, seed=4, sizes=sizes)
-            shapes = intermediate_shapes(functools.partial(traces_none, estimator()), x_t, z, t, mask, keys)
+            shapes = intermediate_shapes(traces_none, estimator(), x_t, z, t, mask, keys)
             copied = sorted(_tiled_context_shapes(x_t, z) & shapes)
             if copied:
                 raise Incorrect(f"For sizes {sizes}, z {z.shape} was copied to every point (a value of shape "
@@ -99,7 +97,7 @@ def test_q3_one_vmap_over_the_flattened_points(traces_flat):
     # The exercise's point: one vmap over the B * N rows of x_t.reshape(B * N, D).
     sizes = {"B": 3, "N": 4, "D": 2, "Dc": 3, "K": 2}
     x_t, z, t, mask, keys = batch_inputs("global", seed=6, sizes=sizes)
-    shapes = intermediate_shapes(functools.partial(traces_flat, estimator()), x_t, z, t, mask, keys)
+    shapes = intermediate_shapes(traces_flat, estimator(), x_t, z, t, mask, keys)
     if (12, 2) not in shapes:
         raise Incorrect(f"For sizes {sizes}, no array of shape (B * N, D) = (12, 2) appeared: map once over "
                         "the B * N points of x_t.reshape(B * N, D).")
