@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from hutchinson_course.exercises import exercise_set
@@ -70,9 +71,50 @@ def test_q3_needs_a_psum_in_the_shard_map_and_a_replicated_result():
 
     message = outcome(q3, mean_outside).message
     assert "no psum" in message
-    try:
-        hidden.test_q3_a_psum_inside_and_a_replicated_result(mean_outside)
-    except AssertionError as error:
-        assert "no psum" in str(error)
-    else:
-        raise AssertionError("the grader test passed an answer without a psum")
+    found = scoring.outcome(q3, mean_outside, check=hidden.test_q3_a_psum_inside_and_a_replicated_result)
+    assert found.status == "failed" and "no psum" in found.message, "the grader test passed an answer without a psum"
+
+
+def split_reference(a, num_devices):
+    if a.shape[0] % num_devices:
+        raise ValueError(f"B={a.shape[0]} is not a multiple of the {num_devices} devices")
+    return a.reshape((num_devices, a.shape[0] // num_devices) + a.shape[1:])
+
+
+def mean_reference(traces, mask):
+    return (jax.lax.psum(jnp.sum(jnp.where(mask, traces, 0.0)), "devices")
+            / jax.lax.psum(jnp.sum(mask), "devices"))
+
+
+def shard_map_reference(traces, mask, mesh):
+    return jax.shard_map(mean_reference, mesh=mesh, in_specs=P("devices"), out_specs=P())(traces, mask)
+
+
+def test_reference_answers_pass_every_check_and_grader_test():
+    from hutchinson_course.grading.hidden import pmap as hidden
+
+    for exercise, answer in ((q1, split_reference), (q2, mean_reference), (q3, shard_map_reference)):
+        assert outcome(exercise, answer).passed
+        tests = [getattr(hidden, name) for name in dir(hidden) if name.startswith(f"test_{exercise.id}_")]
+        assert tests
+        for test in tests:
+            found = scoring.outcome(exercise, answer, check=test)
+            assert found.passed, (test.__name__, found)
+
+
+def test_q1_keys_must_stay_typed_and_q3_must_be_a_jax_array():
+    from hutchinson_course.grading.hidden import pmap as hidden
+
+    def raw_keys(a, d):
+        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            a = jax.random.key_data(a)
+        return a.reshape((d, a.shape[0] // d) + a.shape[1:])
+
+    found = scoring.outcome(q1, raw_keys, check=hidden.test_q1_other_shapes_and_typed_keys)
+    assert found.status == "failed" and "typed keys" in found.message
+
+    def as_numpy(traces, mask, mesh):  # a NumPy array when called, the shard_map's program when traced
+        result = shard_map_reference(traces, mask, mesh)
+        return result if isinstance(result, jax.core.Tracer) else np.asarray(result)
+
+    assert "not a ndarray" in outcome(q3, as_numpy).message

@@ -18,7 +18,8 @@ from ..estimators.fields import init_field_params, vector_field
 from ..estimators.core import masked_mean
 from ..estimators.matrix_free import batch_traces
 from .exercise import Exercise
-from .expect import expect_array, expect_close, value_shapes
+from .expect import expect_array, expect_close, require_callable, value_shapes
+from .observe import observe, type_name
 from .outcome import Incorrect
 
 CONTEXT_DIM = 3
@@ -38,28 +39,25 @@ def field_function(dim: int, seed: int = 0):
     return (lambda y: vector_field(params, y, z, t)), x
 
 
-def require_callable(fn, name: str) -> None:
-    if not callable(fn):
-        raise Incorrect(f"`{name}` should be a function, found {type(fn).__name__}.")
-
-
 def require_no_jacobian(fn, f, x, eps, name: str) -> None:
     """Fail if tracing fn(f, x, eps) computes a (D, D) array: the full Jacobian."""
     dim = x.shape[0]
     try:
-        jaxpr = jax.make_jaxpr(lambda x, eps: fn(f, x, eps))(x, eps).jaxpr
+        forms_jacobian = observe(
+            lambda: (dim, dim) in value_shapes(jax.make_jaxpr(lambda x, eps: fn(f, x, eps))(x, eps).jaxpr))
     except jax.errors.TracerArrayConversionError:
         raise Incorrect(f"`{name}` converts a traced value to a NumPy array (np.asarray, np.dot, ...): "
                         "use jax.numpy (jnp) so that JAX can trace it.") from None
-    if (dim, dim) in value_shapes(jaxpr):
+    if forms_jacobian:
         raise Incorrect(f"`{name}` computes a ({dim}, {dim}) array: the full Jacobian (jax.jacfwd, jax.jacrev or "
                         f"an identity matrix of basis vectors), which costs {dim} products. The point is to need "
                         "only one: a single jax.jvp or jax.vjp with eps.")
 
 
 def call_quadratic_form(fn, f, x, eps, name: str, pullback_tuple_hint: bool = False):
+    """``fn(f, x, eps)``, observed; JAX's errors about the mode of differentiation turned into advice."""
     try:
-        result = fn(f, x, eps)
+        result = observe(lambda: fn(f, x, eps))
     except (TypeError, ValueError) as error:
         if pullback_tuple_hint and isinstance(error, TypeError) and "tuple" in str(error):
             raise Incorrect(f"`{name}` raised TypeError: {error}. The pullback returned by jax.vjp returns a "
@@ -107,8 +105,8 @@ def forward_mode_only(f):
 
 
 def require_one_jvp(quadratic_form_jvp, f, x, eps) -> None:
-    program = str(jax.make_jaxpr(lambda x, eps: quadratic_form_jvp(forward_mode_only(f), x, eps))(x, eps))
-    loops = program.count("while[")
+    loops = observe(lambda: str(jax.make_jaxpr(
+        lambda x, eps: quadratic_form_jvp(forward_mode_only(f), x, eps))(x, eps)).count("while["))
     if loops != 1:
         raise Incorrect(f"The value is right, but f was evaluated {loops} times: one jax.jvp gives both f(x) "
                         "and J eps in one pass; use it once.")
@@ -137,13 +135,22 @@ def _spying_on_jacobians():
             setattr(jax, name, original)
 
 
+def called_spying_on_jacobians(fn, *args):
+    """(``fn(*args)``, the sorted names of jax's Jacobian functions it called), observed."""
+    def run():
+        with _spying_on_jacobians() as used:
+            found = fn(*args)
+        return found, sorted(used)
+    return observe(run)
+
+
 def check_exact_divergence(exact_divergence) -> None:
     require_callable(exact_divergence, "exact_divergence")
     dim = 5
     params, x, z, t = example_field(dim, seed=1)
     J = np.asarray(jax.jacrev(lambda y: vector_field(params, y, z, t))(x), dtype=np.float64)
-    with _spying_on_jacobians() as used:
-        found = exact_divergence(params, x, z, t)
+    found, used = called_spying_on_jacobians(exact_divergence, params, x, z, t)
+    used = set(used)
     if "jacfwd" not in used and used & {"jacrev", "jacobian"}:
         raise Incorrect("exact_divergence uses jax.jacrev: this exercise asks for jax.jacfwd, forward mode, "
                         "which builds the square Jacobian of a field from D jvps (jacrev takes D vjps, and "
@@ -226,11 +233,11 @@ def reference_loss_and_grad(params, x_t, z, t, mask, key, num_probes: int):
 
 
 def loss_and_grad_of(fn, params, x_t, z, t, mask, key, num_probes: int):
-    """Call the learner's function and check the pair it returns against the package, same key."""
-    result = fn(params, x_t, z, t, mask, key, num_probes)
+    """Call the learner's function (observed) and check the pair it returns against the package, same key."""
+    result = observe(lambda: fn(params, x_t, z, t, mask, key, num_probes))
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise Incorrect("divergence_loss_and_grad should return a pair (loss, grads); jax.value_and_grad "
-                        f"returns exactly that. Found {type(result).__name__}.")
+                        f"returns exactly that. Found {type_name(result)}.")
     loss, grads = result
     loss = expect_array(loss, what="the loss", shape=(), why_shape="It is a mean over the real points: one number.")
     expected_loss, expected_grads, traces = reference_loss_and_grad(params, x_t, z, t, mask, key, num_probes)
@@ -244,7 +251,7 @@ def loss_and_grad_of(fn, params, x_t, z, t, mask, key, num_probes: int):
                  why="Use batch_traces(params, x_t, z, t, mask, key, num_probes=num_probes) with the key "
                      "you are given, and average over the points where mask is 1.")
     if not isinstance(grads, dict) or set(grads) != set(params):
-        found = (f"an array of shape {grads.shape}" if hasattr(grads, "shape") else type(grads).__name__)
+        found = (f"an array of shape {grads.shape}" if hasattr(grads, "shape") else type_name(grads))
         why = (" That is the shape of x_t: the gradient was taken with respect to the points, not the parameters; "
                "jax.value_and_grad differentiates the first argument of the function you give it."
                if getattr(grads, "shape", None) == x_t.shape else "")
@@ -266,12 +273,11 @@ def check_divergence_loss_and_grad(divergence_loss_and_grad) -> None:
 
 
 def compiled(divergence_loss_and_grad):
-    """The learner's function under jax.jit, as a training step runs it, with advice when it cannot trace."""
-    jitted = jax.jit(divergence_loss_and_grad, static_argnums=6)
-
+    """The learner's function under jax.jit, as a training step runs it, with advice when it cannot trace.
+    It looks at the answer only when called: call it inside observe (loss_and_grad_of does)."""
     def call(*args):
         try:
-            return jitted(*args)
+            return jax.jit(divergence_loss_and_grad, static_argnums=6)(*args)
         except jax.errors.NonConcreteBooleanIndexError:
             raise Incorrect("divergence_loss_and_grad must also work under jax.jit, where the number of real "
                             "points is not known while tracing: traces[mask == 1] cannot be traced. Weight "

@@ -14,6 +14,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from . import registry
 from .exercise import Exercise
 from .expect import expect_array, expect_close
+from .observe import observe, type_name
 from .outcome import Incorrect
 
 DEVICES = registry.lookup("pmap").devices
@@ -30,20 +31,20 @@ def require_devices(count: int = DEVICES) -> None:
 
 def check_split_for_devices(split_for_devices) -> None:
     x = jnp.arange(16 * 3.0).reshape(16, 3)
-    blocks = expect_array(split_for_devices(x, 8), what="split_for_devices(x of shape (16, 3), 8)", shape=(8, 2, 3),
-                          why_shape="The leading axis is the devices: (devices, B // devices, ...).")
+    blocks = expect_array(observe(lambda: split_for_devices(x, 8)), what="split_for_devices(x of shape (16, 3), 8)",
+                          shape=(8, 2, 3), why_shape="The leading axis is the devices: (devices, B // devices, ...).")
     expect_close(blocks[1], np.asarray(x)[2:4], what="the block of device 1",
                  why="Device d should hold rows d * (B // devices) to (d + 1) * (B // devices): a reshape, "
                      "not a transpose.")
     try:
-        split_for_devices(jnp.ones((13, 3)), 8)
+        observe(lambda: split_for_devices(jnp.ones((13, 3)), 8))
     except ValueError as error:
         if "13" not in str(error) or "8" not in str(error):
             raise Incorrect(f"The ValueError for B=13 on 8 devices should name both numbers, found: {error}") from None
         return
     except Exception as error:
         raise Incorrect(f"B=13 on 8 devices should raise ValueError with a clear message, found "
-                        f"{type(error).__name__}: {error}") from None
+                        f"{getattr(error, 'learner_type', type(error).__name__)}: {error}") from None
     raise Incorrect("B=13 cannot be split into 8 equal blocks: raise ValueError instead of returning.")
 
 
@@ -69,8 +70,9 @@ def mean_of_means(traces, mask) -> float:
 
 
 def run_across_devices(fn, traces, mask):
+    """``jax.pmap(fn)(traces, mask)``, observed; a collective over the wrong axis name explained."""
     try:
-        return jax.pmap(fn, axis_name=AXIS)(traces, mask)
+        return observe(lambda: jax.pmap(fn, axis_name=AXIS)(traces, mask))
     except NameError as error:
         raise Incorrect(f"Collectives must name the pmapped axis, \"{AXIS}\": {error}") from None
 
@@ -101,33 +103,49 @@ def check_shard_map_mean_divergence(shard_map_mean_divergence) -> None:
     traces, mask = traces.reshape(16, 5), mask.reshape(16, 5)
     mesh = jax.make_mesh((DEVICES,), (AXIS,))
     args = sharded_inputs(mesh, traces, mask)
-    result = shard_map_mean_divergence(*args, mesh)
+    result, layout = result_and_layout(shard_map_mean_divergence, args, mesh)
     found = expect_array(result, what="shard_map_mean_divergence(...)", shape=(),
                          why_shape="Return one scalar: out_specs=P() replicates the psum's result.")
     expect_close(found, masked_mean(traces, mask), what="the mean divergence", rtol=1e-5)
     require_psum_in_shard_map(shard_map_mean_divergence, mesh, args)
-    require_replicated(result)
+    require_replicated(result, layout)
 
 
-def require_replicated(result) -> None:
-    sharding = getattr(result, "sharding", None)
-    if sharding is None:
-        raise Incorrect(f"Return the jax array the shard_map gives, not a {type(result).__name__}: its sharding "
+def result_and_layout(shard_map_mean_divergence, args, mesh):
+    """(``shard_map_mean_divergence(*args, mesh)``, how that result lies on the devices), observed: the
+    layout is None when the result has no sharding, else (whether it is fully replicated, the sharding)."""
+    def run():
+        result = shard_map_mean_divergence(*args, mesh)
+        sharding = getattr(result, "sharding", None)
+        return result, None if sharding is None else (bool(sharding.is_fully_replicated), str(sharding))
+    return observe(run)
+
+
+def require_replicated(result, layout) -> None:
+    """``result`` and ``layout`` as ``result_and_layout`` returns them."""
+    if layout is None:
+        raise Incorrect(f"Return the jax array the shard_map gives, not a {type_name(result)}: its sharding "
                         "shows whether every device holds the result.")
-    if not sharding.is_fully_replicated:
+    fully_replicated, sharding = layout
+    if not fully_replicated:
         raise Incorrect(f"The value is right, but it is not replicated (its sharding is {sharding}): "
                         "out_specs=P() gives every device the psum's result.")
 
 
 def require_psum_in_shard_map(shard_map_mean_divergence, mesh, args) -> None:
     """The program has a shard_map whose per-device body adds over the devices with psum."""
-    program = jax.make_jaxpr(lambda t, m: shard_map_mean_divergence(t, m, mesh))(*args).jaxpr
-    bodies = [str(eqn.params["jaxpr"]) for eqn in _equations(program) if eqn.primitive.name == "shard_map"]
-    if not bodies:
+    psums = observe(lambda: psums_in_shard_maps(shard_map_mean_divergence, mesh, args))
+    if not psums:
         raise Incorrect("The result is right, but the exercise asks for jax.shard_map with a psum inside.")
-    if not any("psum" in body for body in bodies):
+    if not any(psums):
         raise Incorrect("The result is right, but the shard_map's body has no psum: each device should add its "
                         "own block's sums and counts, and jax.lax.psum(..., \"devices\") combine them.")
+
+
+def psums_in_shard_maps(shard_map_mean_divergence, mesh, args) -> list[bool]:
+    """For each shard_map in the program of ``shard_map_mean_divergence``, whether its body has a psum."""
+    program = jax.make_jaxpr(lambda t, m: shard_map_mean_divergence(t, m, mesh))(*args).jaxpr
+    return ["psum" in str(eqn.params["jaxpr"]) for eqn in _equations(program) if eqn.primitive.name == "shard_map"]
 
 
 def _equations(jaxpr):

@@ -41,8 +41,8 @@ def test_q1_exact_on_linear_maps_of_several_sizes(quadratic_form_jvp):
         f, A = linear_map(dim, dim)
         eps = jax.random.normal(jax.random.key(10 + dim), (dim,))
         e = np.asarray(eps, dtype=np.float64)
-        expect_close(observe(lambda: quadratic_form_jvp(f, jnp.zeros(dim), eps)), e @ A @ e, what=f"eps^T A eps for D={dim}",
-                     rtol=1e-4, atol=1e-5)
+        expect_close(observe(lambda: quadratic_form_jvp(f, jnp.zeros(dim), eps)), e @ A @ e,
+                     what=f"eps^T A eps for D={dim}", rtol=1e-4, atol=1e-5)
 
 
 @teaches(2)
@@ -116,7 +116,8 @@ def test_q4_other_sizes_and_probe_counts(divergence_loss_and_grad):
 def test_q4_gradient_is_unbiased_over_keys(divergence_loss_and_grad):
     params, x_t, z, t, mask = example_batch(seed=8)
     keys = jax.random.split(jax.random.key(9), 300)
-    grads = observe(lambda: jax.jit(jax.vmap(lambda key: divergence_loss_and_grad(params, x_t, z, t, mask, key, 1)[1]))(keys))
+    grads = observe(lambda: jax.jit(jax.vmap(
+        lambda key: divergence_loss_and_grad(params, x_t, z, t, mask, key, 1)[1]))(keys))
     exact = jax.grad(exact_divergence_loss)(params, x_t, z, t, mask)
     worst = max(float(leaf.max()) for leaf in jax.tree.leaves(gradient_z_scores(grads, exact)))
     # A few hundred entries; a correct, unbiased gradient stays within 5 standard errors.
