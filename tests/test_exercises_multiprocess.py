@@ -107,3 +107,13 @@ def test_q2_messages():
     assert "add the sums and the counts first" in outcome(q2, mean_of_means).message
     assert "padding included" in outcome(q2, padding_counted).message
     assert "a mean of 0.0" in outcome(q2, nan_without_real_points).message
+
+
+def test_an_answer_that_is_not_a_function():
+    assert "`process_part` should be a function, found int." in outcome(q1, 3).message
+    assert "`mean_across_processes` should be a function, found str." in outcome(q2, "0.5").message
+
+
+def test_q2_an_answer_returning_a_python_float_or_a_list():
+    assert outcome(q2, lambda blocks: float(right_mean(blocks))).passed
+    assert "should have shape ()" in outcome(q2, lambda blocks: [float(right_mean(blocks))]).message

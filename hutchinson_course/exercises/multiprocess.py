@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .exercise import Exercise
-from .expect import expect_array, expect_close
+from .expect import expect_array, expect_close, require_callable
 from .observe import ReplayError, observe, type_name
 from .outcome import Incorrect
 
@@ -54,6 +54,7 @@ def check_parts(process_part, arrays, process_count: int) -> None:
 
 
 def check_process_part(process_part) -> None:
+    require_callable(process_part, "process_part")
     arrays = numbered_batch()
     for process_count in (1, 2, 4):
         check_parts(process_part, arrays, process_count)
@@ -92,8 +93,9 @@ def reference_mean(blocks) -> float:
 
 
 def check_mean_across_processes(mean_across_processes) -> None:
+    require_callable(mean_across_processes, "mean_across_processes")
     blocks = process_blocks()
-    found = observe(lambda: mean_across_processes(fresh(blocks)))
+    found = observe(lambda: np.asarray(mean_across_processes(fresh(blocks))))
     found = float(expect_array(np.asarray(found), what="mean_across_processes(blocks)", shape=(),
                                why_shape="Return one number: the mean over all processes' real points."))
     expected = reference_mean(blocks)
@@ -109,7 +111,7 @@ def check_mean_across_processes(mean_across_processes) -> None:
                         "count only where the mask is nonzero.")
     expect_close(found, expected, what="the mean over all processes' real points", rtol=1e-5)
     all_padding = [(np.zeros((2, 5), np.float32), np.zeros((2, 5), np.float32))] * 2
-    found = float(np.asarray(observe(lambda: mean_across_processes(fresh(all_padding)))))
+    found = float(np.asarray(observe(lambda: np.asarray(mean_across_processes(fresh(all_padding))))))
     if not found == 0.0:
         raise Incorrect(f"When every process holds only padding the course's policy is a mean of 0.0, found {found} "
                         "(core.mean_of_real divides by max(count, 1)).")
