@@ -7,7 +7,7 @@ import pytest
 
 from hutchinson_course.exercises import EXERCISE_SETS, exercise_set, set_devices
 from hutchinson_course.grading import grade
-from hutchinson_course.grading.hidden_tests import device_environment
+from hutchinson_course.grading.judge import device_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(900)
@@ -42,7 +42,7 @@ def test_unsolved_exercises_grade_to_zero(rows, name):
     assert {e["status"] for e in row["exercises"].values()} == {"not attempted"}
 
 
-def test_sets_that_need_devices_get_them_in_the_test_process():
+def test_sets_that_need_devices_get_them_in_the_judge():
     assert device_environment("jit") == {}
     for name in EXERCISE_SETS:
         if set_devices(name):
