@@ -27,7 +27,7 @@ class Exercise:
 
     ``check_answer`` receives the learner's object and raises ``Incorrect`` with a
     specific message when it is wrong; the stub's ``NotImplementedError`` means
-    "not attempted". The grader runs further, hidden tests on the same object.
+    "not attempted". The grader runs it and the grader tests on the same answer.
     """
 
     set_name: str

@@ -2,7 +2,7 @@
 and the value and gradient of the estimated divergence.
 
 Each check runs the learner's function on a small neural field and explains what differs. The
-grader runs these checks again, plus the hidden tests in ``hutchinson_course.grading.hidden.grad``.
+grader runs these checks again, plus the grader tests in ``hutchinson_course.grading.hidden.grad``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Exercises of the jit chapter: static arguments, control flow, timing, and the estimator's error.
 
 Each check runs the learner's object on small inputs and explains what differs. The grader
-runs these checks again, plus the hidden tests in ``hutchinson_course.grading.hidden.jit``.
+runs these checks again, plus the grader tests in ``hutchinson_course.grading.hidden.jit``.
 """
 
 from __future__ import annotations

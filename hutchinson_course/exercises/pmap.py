@@ -1,7 +1,7 @@
 """Exercises of the pmap chapter: blocks for devices, a collective mean, and shard_map.
 
 The checks need 8 devices (the set's ``devices`` in ``registry``), which the exercise notebook's
-setup cell asks XLA for, and the grader's test process too.
+setup cell asks XLA for, and the grader's judge too.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ mapping with jax.lax.map, and an estimator that computes the context projection 
 
 Each check runs the learner's function on small inputs and explains what differs. Checks that
 concern the structure of a program read its jaxpr, which is the same on every machine. The grader
-runs these checks again, plus the hidden tests in ``hutchinson_course.grading.hidden.tiling``.
+runs these checks again, plus the grader tests in ``hutchinson_course.grading.hidden.tiling``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ and the flattened map with per-point keys.
 
 Each check runs the learner's function on small inputs with distinct sizes (B=2, N=3, D=4, Dc=5,
 K=6), so that a wrongly mapped axis shows up as a wrong shape, and explains what differs. The
-grader runs these checks again, plus the hidden tests in ``hutchinson_course.grading.hidden.vmap``.
+grader runs these checks again, plus the grader tests in ``hutchinson_course.grading.hidden.vmap``.
 """
 
 from __future__ import annotations

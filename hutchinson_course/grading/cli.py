@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-timeout", type=float, default=TEST_TIMEOUT, metavar="S",
                         help="seconds the tests of one exercise may run (default: %(default)s)")
     parser.add_argument("--memory-limit", type=float, default=MEMORY_LIMIT / 2**30, metavar="GB",
-                        help="address space per kernel and per test process, in GB; 0 for none (default: %(default)g)")
+                        help="address space per kernel and per judge, in GB; 0 for none (default: %(default)g)")
     parser.add_argument("--set", dest="set_name", metavar="NAME",
                         help="exercise set of notebooks whose metadata does not name one")
     parser.add_argument("--resume", action="store_true",

@@ -32,7 +32,7 @@ from .submissions import UsageError
 CELL_TIMEOUT = 120
 TIMEOUT = 600
 TEST_TIMEOUT = 60
-MEMORY_LIMIT = 8 * 2**30  # bytes of address space per kernel and per test process (XLA reserves much it never uses)
+MEMORY_LIMIT = 8 * 2**30  # bytes of address space per kernel and per judge (XLA reserves much it never uses)
 RUN_ROOT_PREFIX = "hutchinson-grade-"
 
 
