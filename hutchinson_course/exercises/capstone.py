@@ -11,7 +11,8 @@ import numpy as np
 from hutchinson_course.estimators.core import sample_probes
 
 from .exercise import Exercise
-from .expect import expect_array, expect_close
+from .expect import expect_array, expect_close, require_callable
+from .observe import observe, type_name
 from .outcome import Incorrect
 
 
@@ -34,7 +35,7 @@ def reference_estimate(a: np.ndarray, probes: np.ndarray) -> float:
 def check_estimate(divergence_estimate, a: np.ndarray, probes: np.ndarray) -> None:
     num_probes, dim = probes.shape
     what = f"divergence_estimate(matvec, probes) with {num_probes} probes of D = {dim}"
-    found = float(expect_array(divergence_estimate(lambda v: a @ v, probes), what=what, shape=(),
+    found = float(expect_array(observe(lambda: divergence_estimate(lambda v: a @ v, probes)), what=what, shape=(),
                                why_shape="The estimate of tr(A) is one number: the mean over the probes."))
     expected = reference_estimate(a, probes)
     if num_probes > 1 and np.isclose(found, num_probes * expected, rtol=1e-4):
@@ -52,6 +53,7 @@ def check_estimate(divergence_estimate, a: np.ndarray, probes: np.ndarray) -> No
 
 
 def check_divergence_estimate(divergence_estimate) -> None:
+    require_callable(divergence_estimate, "divergence_estimate")
     for seed, (num_probes, dim) in enumerate(((4, 3), (16, 5), (1, 6), (6, 6))):
         check_estimate(divergence_estimate, random_matrix(seed, dim), rademacher_probes(seed, num_probes, dim))
 
@@ -68,11 +70,23 @@ def reference_divergence(a0, a1, key, num_probes: int, t: float) -> float:
     return reference_estimate(a0 + t * a1, probes)
 
 
-def divergence_at(rhs, t: float, x: np.ndarray, what: str) -> tuple[np.ndarray, float]:
-    result = rhs(t, (x, np.float32(0.0)), None)
+def right_hand_side_values(make_right_hand_side, a0, a1, key, num_probes: int, x: np.ndarray,
+                           times: tuple[float, ...]):
+    """(None, [rhs(t, (x, 0), None) for t in times]) for rhs = make_right_hand_side(a0, a1, key,
+    num_probes), or (the type's name, None) when that is not a function: the function the learner
+    makes stays on the learner's side, only its values are observed."""
+    def run():
+        rhs = make_right_hand_side(a0, a1, key, num_probes)
+        if not callable(rhs):
+            return type(rhs).__name__, None
+        return None, [rhs(t, (x, np.float32(0.0)), None) for t in times]
+    return observe(run)
+
+
+def divergence_at(result, x: np.ndarray, what: str) -> tuple[np.ndarray, float]:
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise Incorrect(f"{what} should return a pair (dx/dt, d delta/dt), as diffrax's state is the pair (x, delta); "
-                        f"found {type(result).__name__}.")
+                        f"found {type_name(result)}.")
     velocity = expect_array(result[0], what=f"{what}'s dx/dt", shape=x.shape, why_shape="dx/dt has the shape of x.")
     divergence = expect_array(result[1], what=f"{what}'s d delta/dt", shape=(),
                               why_shape="The divergence of the field at one point is one number.")
@@ -84,15 +98,16 @@ def check_rhs(make_right_hand_side, seed: int, dim: int, num_probes: int) -> Non
 
     a0, a1 = field_matrices(seed, dim)
     key = jax.random.key(seed)
-    rhs = make_right_hand_side(a0, a1, key, num_probes)
-    if not callable(rhs):
-        raise Incorrect(f"make_right_hand_side(a0, a1, key, num_probes) should return the function rhs(t, state, "
-                        f"args), found {type(rhs).__name__}.")
     x = np.linspace(-1.0, 1.0, dim).astype(np.float32)
+    times = (0.5, 0.5, 0.5 + 1e-6, 0.0, 0.5, 1.0)
+    not_a_function, results = right_hand_side_values(make_right_hand_side, a0, a1, key, num_probes, x, times)
+    if not_a_function is not None:
+        raise Incorrect(f"make_right_hand_side(a0, a1, key, num_probes) should return the function rhs(t, state, "
+                        f"args), found {not_a_function}.")
     what = f"rhs(t, (x, delta), None) with D = {dim}, {num_probes} probes"
-    _, first = divergence_at(rhs, 0.5, x, what)
-    _, again = divergence_at(rhs, 0.5, x, what)
-    _, later = divergence_at(rhs, 0.5 + 1e-6, x, what)
+    _, first = divergence_at(results[0], x, what)
+    _, again = divergence_at(results[1], x, what)
+    _, later = divergence_at(results[2], x, what)
     scale = 1e-3 * (1.0 + abs(first))
     if abs(first - again) > scale:
         raise Incorrect(f"Called twice at the same t = 0.5 and state, {what} returned divergences {first:.4g} and "
@@ -103,8 +118,8 @@ def check_rhs(make_right_hand_side, seed: int, dim: int, num_probes: int) -> Non
         raise Incorrect(f"{what} returned divergence {first:.4g} at t = 0.5 and {later:.4g} at t = 0.5 + 1e-6: the "
                         "probes change with t (redrawn at every evaluation), so the right-hand side jumps and an "
                         "adaptive solver's error control fails. Draw them once, outside rhs, from key.")
-    for t in (0.0, 0.5, 1.0):
-        velocity, divergence = divergence_at(rhs, t, x, what)
+    for t, result in zip(times[3:], results[3:]):
+        velocity, divergence = divergence_at(result, x, what)
         expect_close(velocity, (a0 + t * a1) @ x, what=f"{what}'s dx/dt at t = {t}", rtol=1e-4, atol=1e-4,
                      why="The field is f(x, t) = (a0 + t a1) x.")
         expected = reference_divergence(a0, a1, key, num_probes, t)
@@ -122,6 +137,7 @@ def check_rhs(make_right_hand_side, seed: int, dim: int, num_probes: int) -> Non
 
 
 def check_make_right_hand_side(make_right_hand_side) -> None:
+    require_callable(make_right_hand_side, "make_right_hand_side")
     check_rhs(make_right_hand_side, seed=0, dim=4, num_probes=3)
     check_rhs(make_right_hand_side, seed=1, dim=3, num_probes=1)
 
@@ -137,7 +153,7 @@ def check_deflation(deflate, seed: int, num_probes: int, dim: int, rank: int) ->
     probes = rademacher_probes(seed, num_probes, dim)
     basis = orthonormal_basis(seed, dim, rank)
     what = f"deflate(probes {probes.shape}, basis {basis.shape})"
-    found = expect_array(deflate(probes, basis), what=what, shape=probes.shape,
+    found = expect_array(observe(lambda: deflate(probes, basis)), what=what, shape=probes.shape,
                          why_shape="Each probe g becomes (I - Q Q^T) g, a vector of the same length D.")
     projection = (probes @ basis) @ basis.T
     expected = probes - projection
@@ -161,7 +177,7 @@ def check_hutchplusplus_is_exact(deflate) -> None:
     a = (rng.normal(size=(dim, rank)) @ rng.normal(size=(rank, dim))).astype(np.float32)  # rank 3, not symmetric
     basis, _ = np.linalg.qr(a @ rademacher_probes(7, rank, dim).T)  # Q spans the range of A exactly
     basis = basis.astype(np.float32)
-    residual = np.asarray(deflate(rademacher_probes(8, 5, dim), basis), np.float32)
+    residual = np.asarray(observe(lambda: np.asarray(deflate(rademacher_probes(8, 5, dim), basis), np.float32)))
     on_sketch = float(np.trace(basis.T @ a @ basis))
     rest = reference_estimate(a, residual)
     estimate = on_sketch + rest
@@ -172,6 +188,7 @@ def check_hutchplusplus_is_exact(deflate) -> None:
 
 
 def check_deflate(deflate) -> None:
+    require_callable(deflate, "deflate")
     check_deflation(deflate, seed=0, num_probes=5, dim=6, rank=2)
     check_deflation(deflate, seed=1, num_probes=3, dim=7, rank=3)
     check_hutchplusplus_is_exact(deflate)
