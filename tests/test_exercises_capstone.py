@@ -2,7 +2,6 @@
 
 import jax
 import jax.numpy as jnp
-import pytest
 
 from hutchinson_course.estimators import core
 from hutchinson_course.exercises import exercise_set

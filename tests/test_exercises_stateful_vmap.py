@@ -17,8 +17,8 @@ import scoring
 q1, q2, q3, q4 = exercise_set("stateful_vmap")
 
 
-def outcome(exercise, answer):
-    return scoring.outcome(exercise, answer)
+def outcome(exercise, answer, check=None):
+    return scoring.outcome(exercise, answer, check=check)
 
 
 # q1 -------------------------------------------------------------------------------------
@@ -186,6 +186,11 @@ def test_q4_messages():
     assert "brainstate.transform.vmap2" in outcome(q4, paired(mapper=jax.vmap)).message
 
 
+def test_answers_that_are_not_functions():
+    for exercise, name in ((q2, "make_tracked_scaler"), (q3, "batch_trace_estimates"), (q4, "paired_trace_differences")):
+        assert f"`{name}` should be a function, found int" in outcome(exercise, 3).message
+
+
 # hidden tests ---------------------------------------------------------------------------
 
 ANSWERS = {"q1": tanh_dense(), "q2": tracked_scaler(), "q3": estimator(), "q4": paired()}
@@ -194,7 +199,10 @@ HIDDEN_TESTS = sorted(name for name in dir(hidden) if name.startswith("test_"))
 
 @pytest.mark.parametrize("name", HIDDEN_TESTS)
 def test_hidden_tests_pass_the_reference_answers(name):
-    getattr(hidden, name)(ANSWERS[name.split("_")[1]])
+    exercise_id = name.split("_")[1]
+    exercise = {"q1": q1, "q2": q2, "q3": q3, "q4": q4}[exercise_id]
+    result = outcome(exercise, ANSWERS[exercise_id], check=getattr(hidden, name))
+    assert result.passed, result.message
 
 
 def test_hidden_tests_catch_numpy_probes():
@@ -205,8 +213,8 @@ def test_hidden_tests_catch_numpy_probes():
 
         return vmap2(one_estimate)(matrices)
 
-    with pytest.raises(AssertionError, match="become constants of the compiled program"):
-        hidden.test_q3_compiled_draws_fresh_probes(numpy_probes)
+    result = outcome(q3, numpy_probes, check=hidden.test_q3_compiled_draws_fresh_probes)
+    assert result.status == "failed" and "become constants of the compiled program" in result.message
 
 
 def test_q1_uniform_weights_with_the_right_spread_are_not_normal():

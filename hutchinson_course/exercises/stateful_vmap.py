@@ -2,7 +2,9 @@
 
 Each check runs the learner's object on small inputs and explains what differs. Checks that
 draw random numbers do so inside ``brainstate.random.seed_context``, which restores the learner's
-random state afterwards. The grader runs these checks again, plus the hidden tests in
+random state afterwards. Every use of the answer, and every read of a state it changed, is inside
+``observe``; the objects it makes (layers, mappings) stay where they were made, held by a caller
+that only observed code calls (``made``). The grader runs these checks again, plus the hidden tests in
 ``hutchinson_course.grading.hidden.stateful_vmap``.
 """
 
@@ -16,67 +18,111 @@ from brainstate.transform import vmap2
 
 from ..estimators.variance import probe_variance
 from .exercise import Exercise
-from .expect import expect_array, expect_close
+from .expect import expect_array, expect_close, require_callable
+from .observe import observe
 from .outcome import Incorrect
 
 _ABSENT = object()
 
 
+def made(make, describe=lambda value: None):
+    """(a getter of what ``make()`` returns, ``describe(it)``), made and described inside observe.
+
+    What the learner's code makes stays where it was made (the notebook, or the learner's kernel);
+    the check gets a getter, to be called only inside observe. Where the verdicts are judged nothing
+    is made and the getter is never called: the observations that would call it hand back their
+    record instead."""
+    held = []
+
+    def make_and_describe():
+        held.append(make())
+        return describe(held[0])
+
+    description = observe(make_and_describe)
+    return (lambda: held[0]), description
+
+
 # q1 -------------------------------------------------------------------------------------
 
 def require_module_class(TanhDense) -> None:
-    if not isinstance(TanhDense, type):
-        raise Incorrect(f"`TanhDense` should be a class (class TanhDense(brainstate.nn.Module): ...), "
-                        f"found {type(TanhDense).__name__}.")
-    if not issubclass(TanhDense, brainstate.nn.Module):
+    def kind():
+        if not isinstance(TanhDense, type):
+            return type(TanhDense).__name__
+        return None if issubclass(TanhDense, brainstate.nn.Module) else "not a module"
+
+    found = observe(kind)
+    if found == "not a module":
         raise Incorrect("`TanhDense` should subclass brainstate.nn.Module, so that .states() finds its "
                         "ParamState attributes.")
+    if found is not None:
+        raise Incorrect(f"`TanhDense` should be a class (class TanhDense(brainstate.nn.Module): ...), "
+                        f"found {found}.")
 
 
-def param_state(layer, name: str, shape: tuple[int, ...]):
-    """The ParamState attribute ``name`` of ``layer``, checked for type and shape."""
+def describe_param(layer, name: str) -> dict:
+    """What ``param_state`` needs to know of the attribute ``name`` of ``layer``, as plain data (run
+    inside observe)."""
     found = getattr(layer, name, _ABSENT)
     if found is _ABSENT:
-        raise Incorrect(f"The layer has no attribute `{name}`: assign it in __init__ (self.{name} = ...).")
+        return {"missing": True}
     if not isinstance(found, brainstate.ParamState):
-        kind = type(found).__name__
+        return {"kind": type(found).__name__, "state": isinstance(found, brainstate.State)}
+    return {"value": found.value}
+
+
+def describe_params(*names: str):
+    """describe_param for each of ``names``, as a function of the layer."""
+    return lambda layer: {name: describe_param(layer, name) for name in names}
+
+
+def param_state(described: dict, name: str, shape: tuple[int, ...]):
+    """The value of the ParamState attribute ``name``, from its description (``describe_param``),
+    checked for type and shape."""
+    if described.get("missing"):
+        raise Incorrect(f"The layer has no attribute `{name}`: assign it in __init__ (self.{name} = ...).")
+    if "value" not in described:
         advice = ("a trainable parameter belongs in brainstate.ParamState, the type that "
                   ".states(brainstate.ParamState) and optimizers look for"
-                  if isinstance(found, brainstate.State) else
+                  if described["state"] else
                   "wrap the array: brainstate.ParamState(array). A bare array is a constant that "
                   "brainstate's transformations cannot find or update")
-        raise Incorrect(f"`self.{name}` should be a brainstate.ParamState, found {kind}: {advice}.")
-    expect_array(found.value, what=f"self.{name}.value", shape=shape)
-    return found
+        raise Incorrect(f"`self.{name}` should be a brainstate.ParamState, found {described['kind']}: {advice}.")
+    expect_array(described["value"], what=f"self.{name}.value", shape=shape)
+    return described["value"]
 
 
 def build_layer(TanhDense, in_size: int, out_size: int, seed: int):
+    """The learner's layer, built under a seed: call it only inside observe."""
     with brainstate.random.seed_context(seed):
         return TanhDense(in_size, out_size)
 
 
 def check_tanh_dense(TanhDense) -> None:
     require_module_class(TanhDense)
-    layer = build_layer(TanhDense, 3, 2, seed=0)
-    weight = param_state(layer, "weight", (3, 2))
-    bias = param_state(layer, "bias", (2,))
-    found = len(layer.states(brainstate.ParamState))
+    layer, described = made(lambda: build_layer(TanhDense, 3, 2, seed=0), describe_params("weight", "bias"))
+    weight = param_state(described["weight"], "weight", (3, 2))
+    bias = param_state(described["bias"], "bias", (2,))
+    found = observe(lambda: len(layer().states(brainstate.ParamState)))
     if found != 2:
         raise Incorrect(f"layer.states(brainstate.ParamState) should find 2 states (weight and bias), found {found}.")
-    expect_close(bias.value, np.zeros(2), what="the initial bias", why="Start the bias at zeros.")
+    expect_close(bias, np.zeros(2), what="the initial bias", why="Start the bias at zeros.")
 
     h = jnp.array([0.5, -1.0, 2.0])
-    expected = np.tanh(np.asarray(h) @ np.asarray(weight.value) + np.asarray(bias.value))
-    output = expect_array(layer(h), what="layer(h) for h of shape (3,)", shape=(2,))
+    expected = np.tanh(np.asarray(h) @ np.asarray(weight) + np.asarray(bias))
+    output = expect_array(observe(lambda: layer()(h)), what="layer(h) for h of shape (3,)", shape=(2,))
     expect_close(output, expected, what="layer(h)", rtol=1e-5, why="It should be tanh(h @ weight + bias).")
 
-    weight.value = jnp.full((3, 2), 0.1)
-    expect_close(layer(h), np.tanh(np.asarray(h) @ np.full((3, 2), 0.1)), what="layer(h) after setting weight.value",
+    def call_after_setting_weight():
+        layer().weight.value = jnp.full((3, 2), 0.1)
+        return layer()(h)
+
+    expect_close(observe(call_after_setting_weight), np.tanh(np.asarray(h) @ np.full((3, 2), 0.1)),
+                 what="layer(h) after setting weight.value",
                  why="__call__ should read self.weight.value when it is called, not an array saved in __init__.")
 
-    same_seed = build_layer(TanhDense, 3, 2, seed=0).weight.value
-    other_seed = build_layer(TanhDense, 3, 2, seed=1).weight.value
-    if not bool(jnp.all(same_seed == build_layer(TanhDense, 3, 2, seed=0).weight.value)):
+    same_seed, other_seed, same_again = observe(lambda: [build_layer(TanhDense, 3, 2, seed=seed).weight.value
+                                                         for seed in (0, 1, 0)])
+    if not bool(jnp.all(same_seed == same_again)):
         raise Incorrect("Two layers built after the same brainstate.random.seed have different weights: draw "
                         "them with brainstate.random (for example brainstate.random.normal(size=...)).")
     if bool(jnp.all(same_seed == other_seed)):
@@ -84,7 +130,8 @@ def check_tanh_dense(TanhDense) -> None:
                         "draw them from brainstate.random, not from a fixed jax.random.key.")
 
     in_size = 400
-    big = np.asarray(param_state(build_layer(TanhDense, in_size, 50, seed=2), "weight", (in_size, 50)).value)
+    _, described = made(lambda: build_layer(TanhDense, in_size, 50, seed=2), describe_params("weight"))
+    big = np.asarray(param_state(described["weight"], "weight", (in_size, 50)))
     expected_std = 1 / np.sqrt(in_size)
     # The std of 20000 normal draws is within 2% of its true value with overwhelming probability.
     if not 0.9 * expected_std < big.std() < 1.1 * expected_std:
@@ -110,9 +157,10 @@ def tracked_states(batch_size: int, scale_value: float = 3.0):
 
 
 def call_explaining_state_errors(mapped, *args):
-    """Call a learner's mapping; turn brainstate's errors about states into advice."""
+    """``mapped()(*args)``, observed (``mapped`` gets the learner's mapping); brainstate's errors
+    about states turned into advice."""
     try:
-        return mapped(*args)
+        return observe(lambda: mapped()(*args))
     except brainstate.BatchAxisError:
         raise Incorrect("A state was written with a different value in each element without being declared: "
                         "put `seen` in state_in_axes ({0: seen}), so that each element reads and writes "
@@ -128,8 +176,14 @@ def call_explaining_state_errors(mapped, *args):
                         "`seen` by instance: state_in_axes={0: seen}.") from None
 
 
+def state_values(*states) -> tuple:
+    """The values of states the learner's code writes, observed."""
+    return observe(lambda: tuple(state.value for state in states))
+
+
 def expect_counters(seen, calls, expected_seen, expected_calls: int, after: str) -> None:
-    found = np.asarray(seen.value)
+    seen, calls = state_values(seen, calls)
+    found = np.asarray(seen)
     if found.shape != np.shape(expected_seen):
         raise Incorrect(f"After {after}, `seen` should keep its shape {np.shape(expected_seen)}, found "
                         f"{found.shape}: declare it in state_in_axes, so that each element reads its own "
@@ -137,7 +191,7 @@ def expect_counters(seen, calls, expected_seen, expected_calls: int, after: str)
     if not np.array_equal(found, expected_seen):
         raise Incorrect(f"After {after} on xs = [1, -2, 0.5, 0], `seen` should be {list(expected_seen)}, "
                         f"found {found.tolist()}: add 1 to an element's entry when its x is positive.")
-    found_calls = np.asarray(calls.value)
+    found_calls = np.asarray(calls)
     if found_calls.shape != ():
         raise Incorrect(f"`calls` should stay a scalar, found shape {found_calls.shape}: it counts calls of the "
                         "whole mapping, so do not declare it per element.")
@@ -147,16 +201,21 @@ def expect_counters(seen, calls, expected_seen, expected_calls: int, after: str)
 
 
 def check_make_tracked_scaler(make_tracked_scaler) -> None:
-    if not callable(make_tracked_scaler):
-        raise Incorrect(f"`make_tracked_scaler` should be a function, found {type(make_tracked_scaler).__name__}.")
+    require_callable(make_tracked_scaler, "make_tracked_scaler")
     scale, seen, calls = tracked_states(4)
-    mapped = make_tracked_scaler(scale, seen, calls)
-    if not isinstance(mapped, brainstate.transform.StatefulMapping):
+
+    def describe_mapping(mapped):
+        if not isinstance(mapped, brainstate.transform.StatefulMapping):
+            return {"type": type(mapped).__name__}
+        return {"policy": repr(mapped.unexpected_out_state_mapping)}
+
+    mapped, described = made(lambda: make_tracked_scaler(scale, seen, calls), describe_mapping)
+    if "type" in described:
         raise Incorrect(f"make_tracked_scaler should return what brainstate.transform.vmap2 returns (a "
-                        f"StatefulMapping), found {type(mapped).__name__}.")
-    if mapped.unexpected_out_state_mapping != "raise":
+                        f"StatefulMapping), found {described['type']}.")
+    if described["policy"] != repr("raise"):
         raise Incorrect(f"Pass unexpected_out_state_mapping='raise' to vmap2, so that a forgotten declaration "
-                        f"is an error; found {mapped.unexpected_out_state_mapping!r}.")
+                        f"is an error; found {described['policy']}.")
     xs = jnp.array([1.0, -2.0, 0.5, 0.0])
     output = expect_array(call_explaining_state_errors(mapped, xs), what="the mapping's output for xs of shape (4,)",
                           shape=(4,))
@@ -183,19 +242,26 @@ def copies(matrix, count: int) -> jax.Array:
 
 def estimates_of(fn, what: str, *matrix_batches, num_probes: int, seed: int) -> np.ndarray:
     """fn(*matrix_batches, num_probes) under a seed, checked to be (B,)."""
-    with brainstate.random.seed_context(seed):
-        found = fn(*matrix_batches, num_probes)
+    def seeded():
+        with brainstate.random.seed_context(seed):
+            return fn(*matrix_batches, num_probes)
+
+    found = observe(seeded)
     batch = matrix_batches[0].shape[0]
     return expect_array(found, what=what, shape=(batch,), why_shape="One estimate per element of the batch.")
 
 
 def expect_fresh_and_reproducible(fn, what: str, *matrix_batches, num_probes: int) -> None:
     """The same seed replays the same estimates; a second call under it draws new ones."""
-    with brainstate.random.seed_context(5):
-        first = np.asarray(fn(*matrix_batches, num_probes))
-        second = np.asarray(fn(*matrix_batches, num_probes))
-    with brainstate.random.seed_context(5):
-        replay = np.asarray(fn(*matrix_batches, num_probes))
+    def three_calls():
+        with brainstate.random.seed_context(5):
+            first = np.asarray(fn(*matrix_batches, num_probes))
+            second = np.asarray(fn(*matrix_batches, num_probes))
+        with brainstate.random.seed_context(5):
+            replay = np.asarray(fn(*matrix_batches, num_probes))
+        return first, second, replay
+
+    first, second, replay = observe(three_calls)
     if not np.array_equal(first, replay):
         raise Incorrect(f"{what}: the same brainstate.random.seed should give the same estimates, found "
                         "different ones: draw the probes from brainstate.random (for example "
@@ -254,15 +320,14 @@ def _filled(cell) -> bool:
 
 
 def require_vmap2(fn, name: str, found_so_far: str = "The estimates look right, but ") -> None:
-    if not calls_vmap2(fn):
+    if not observe(lambda: calls_vmap2(fn)):
         raise Incorrect(f"{found_so_far}`{name}` does not call vmap2: the task asks for a "
                         "brainstate.transform.vmap2 over the matrices, which gives every element its own key "
                         "from brainstate's random state (instead of keys split by hand for jax.vmap).")
 
 
 def check_batch_trace_estimates(batch_trace_estimates) -> None:
-    if not callable(batch_trace_estimates):
-        raise Incorrect(f"`batch_trace_estimates` should be a function, found {type(batch_trace_estimates).__name__}.")
+    require_callable(batch_trace_estimates, "batch_trace_estimates")
     what = "batch_trace_estimates"
     # The same shapes, (8, 6, 6) and (2000, 6, 6), throughout: each new shape compiles again.
     diagonal = copies(np.diag(np.arange(1.0, 7.0)).astype(np.float32), 8)
@@ -289,9 +354,7 @@ def paired_matrices(count: int, dim: int = 6, seed: int = 3):
 
 
 def check_paired_trace_differences(paired_trace_differences) -> None:
-    if not callable(paired_trace_differences):
-        raise Incorrect(f"`paired_trace_differences` should be a function, found "
-                        f"{type(paired_trace_differences).__name__}.")
+    require_callable(paired_trace_differences, "paired_trace_differences")
     what = "paired_trace_differences"
     # The same shapes, (8, 6, 6) and (2000, 6, 6), throughout: each new shape compiles again.
     A, C = paired_matrices(8)
