@@ -2,10 +2,12 @@
 they are public: they keep honest learners from passing by luck, not cheats from reading.
 
 In ``hidden/<set>.py``, each function ``test_<exercise id>_<what>(answer)`` receives the
-learner's object and fails by raising ``Incorrect`` (from ``hutchinson_course.exercises``, with
+learner's answer and fails by raising ``Incorrect`` (from ``hutchinson_course.exercises``, with
 a message the learner would understand) or ``AssertionError``; any other exception counts as an
-error in the learner's code. An instructor's private file (``hutchinson-grade --tests``) follows
-the same convention and adds its tests to these.
+error in the learner's code. Every call to the answer, and every look at it, is wrapped in
+``observe(lambda: ...)``: the tests run once in the learner's kernel, recording what the answer
+returns, and once in the judge, replaying that record (``exercises.observe``). An instructor's
+private file (``hutchinson-grade --tests``) follows the same conventions and adds its tests to these.
 
 A test counts once towards its exercise's score unless it is marked ``@teaches(weight)``: the
 tests of the point an exercise teaches weigh enough that an answer missing that point cannot
