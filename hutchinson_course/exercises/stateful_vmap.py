@@ -158,9 +158,14 @@ def tracked_states(batch_size: int, scale_value: float = 3.0):
 
 def call_explaining_state_errors(mapped, *args):
     """``mapped()(*args)``, observed (``mapped`` gets the learner's mapping); brainstate's errors
-    about states turned into advice."""
+    about states turned into advice. They are turned inside the observation: brainstate's own
+    exception classes do not cross it (they arrive as their nearest built-in base)."""
+    return observe(lambda: explaining_state_errors(mapped, *args))
+
+
+def explaining_state_errors(mapped, *args):
     try:
-        return observe(lambda: mapped()(*args))
+        return mapped()(*args)
     except brainstate.BatchAxisError:
         raise Incorrect("A state was written with a different value in each element without being declared: "
                         "put `seen` in state_in_axes ({0: seen}), so that each element reads and writes "
