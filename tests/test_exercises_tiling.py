@@ -184,6 +184,16 @@ def test_q1_an_object_equal_to_everything_is_not_a_figure():
         assert found.status == "failed" and re.search("should be (a number|numbers)", found.message), found.message
 
 
+def test_q1_figures_that_are_not_a_dict_are_explained():
+    class Figures:
+        pass
+
+    for answer in (lambda fn, *args: Figures(), lambda fn, *args: {"flops": 1.0}):
+        found = hidden_outcome("test_q1_figures_are_numbers", answer)
+        assert found.status == "failed" and "a dict with the keys 'flops' and 'temp_bytes'" in found.message, \
+            found.message
+
+
 def padded_chunks(fn, xs, chunk_size):
     """ceil(n / c) chunks, the last one padded, in one scan: allowed by the statement."""
     n = xs.shape[0]

@@ -51,6 +51,9 @@ def test_q1_several_arguments(compiled_figures):
 
 def test_q1_figures_are_numbers(compiled_figures):
     found = figures_of(compiled_figures, lambda a: jnp.sin(a) @ a, jnp.ones((16, 16)))
+    if not isinstance(found, dict) or not {"flops", "temp_bytes"} <= set(found):
+        raise Incorrect(f"compiled_figures should return a dict with the keys 'flops' and 'temp_bytes', "
+                        f"found {found!r:.120}.")
     if not all(isinstance(found[key], (int, float, np.integer, np.floating)) for key in ("flops", "temp_bytes")):
         raise Incorrect(f"'flops' and 'temp_bytes' should be numbers, found {found!r:.120}.")
 
