@@ -102,27 +102,24 @@ _judging = False
 
 
 @contextlib.contextmanager
-def collecting(tape: Tape) -> Iterator[Tape]:
+def _taping(tape: Tape, replay: bool) -> Iterator[Tape]:
+    global _tape, _judging
+    before = _tape, _judging
+    _tape, _judging = tape, replay
+    try:
+        yield tape
+    finally:
+        _tape, _judging = before
+
+
+def collecting(tape: Tape) -> contextlib.AbstractContextManager[Tape]:
     """Run the thunks, and write what they return to ``tape``."""
-    global _tape, _judging
-    before = _tape, _judging
-    _tape, _judging = tape, False
-    try:
-        yield tape
-    finally:
-        _tape, _judging = before
+    return _taping(tape, replay=False)
 
 
-@contextlib.contextmanager
-def judging(tape: Tape) -> Iterator[Tape]:
+def judging(tape: Tape) -> contextlib.AbstractContextManager[Tape]:
     """Do not run the thunks: hand back what ``tape`` holds, in order."""
-    global _tape, _judging
-    before = _tape, _judging
-    _tape, _judging = tape, True
-    try:
-        yield tape
-    finally:
-        _tape, _judging = before
+    return _taping(tape, replay=True)
 
 
 def observe(thunk: Callable[[], Any]) -> Any:
