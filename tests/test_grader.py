@@ -65,7 +65,7 @@ PATCHES_FROM_INSIDE = """\
 def _rewrites_the_tests(x, n):
     import sys
     for module in list(sys.modules.values()):
-        for name in list(vars(module)) if module.__name__.startswith("hutchinson_course") else ():
+        for name in list(vars(module)) if getattr(module, "__name__", "").startswith("hutchinson_course") else ():
             if name.startswith(("check_", "test_", "expect_")) and callable(getattr(module, name)):
                 setattr(module, name, lambda *args, **kwargs: None)
     return x * n
@@ -379,12 +379,43 @@ def test_the_judge_decides_from_the_record_alone_and_a_bad_record_costs_only_its
     private = tmp_path / "private.py"
     private.write_text("import os\n\ndef test_q2_judge_dies(clip_by_norm):\n    os._exit(3)\n")
     missing = {i: ("error", "the kernel died") for i in IDS}
-    records = judge.run_judge("jit", IDS, tmp_path, private_tests=private, time_limit=30, missing=missing)
+    with judge.Judges(tmp_path) as judges:
+        records = judge.run_judge("jit", IDS, tmp_path, judges=judges, private_tests=private, time_limit=30,
+                                  missing=missing)
     statuses = {i: [t["status"] for t in records[i]["tests"]] for i in IDS}
     assert set(statuses["q1"]) == {"passed"} and len(statuses["q1"]) > 1
     assert statuses["q2"] == ["error"] and "the judge died (exit code 3)" in records["q2"]["tests"][0]["message"]
     assert "unreadable" in records["q3"]["tests"][0]["message"]
     assert records["q4"]["tests"][0]["message"] == "`hutchinson_with_error` was not tested: the kernel died"
+
+
+def test_one_judge_serves_notebook_after_notebook_and_ends_with_the_grader(tmp_path):
+    """Each notebook's records are judged by the same warm process; a fresh one takes over after
+    REQUESTS_PER_JUDGE notebooks, and none outlives ``close``."""
+    namespace = _jit_answers()
+    runs = [tmp_path / f"run{k}" for k in range(3)]
+    for run in runs:
+        (run / "answers").mkdir(parents=True)
+        collect.collect(namespace, "jit", "q2", str(run / "answers"), None, 60)
+    pids = []
+    original = processes.Server.request
+
+    def request(server, line, **limits):
+        pids.append(server._child.pid)
+        return original(server, line, **limits)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(processes.Server, "request", request)
+        patch.setattr(judge, "REQUESTS_PER_JUDGE", 2)
+        with judge.Judges(tmp_path) as judges:
+            records = [judge.run_judge("jit", ["q2"], run, judges=judges, private_tests=None, time_limit=30,
+                                       missing={"q2": ("error", "-")}) for run in runs]
+    assert all({t["status"] for t in r["q2"]["tests"]} == {"passed"} for r in records), records
+    assert pids[0] == pids[1] != pids[2]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not processes._running
 
 
 def test_a_changed_value_fails_and_a_changed_record_is_an_error_never_a_pass(tmp_path):

@@ -5,6 +5,8 @@ copy of the notebook in a temporary working directory, with a time limit on the 
 in the sandbox when there is one. The child executes the cells with nbclient, each under its
 own time limit, then one cell per exercise that the grader appends, which runs the tests on the
 answer and records what it returns (see ``collect``; the verdicts are decided by ``judge``).
+The learner's cells that only call a check (``q1.check()``) are not run: the grader's cell runs
+that check, on the answer as it stands at the end of the notebook.
 
 A cell past its time limit is interrupted (KeyboardInterrupt), which stops Python code. Compiled
 code (an XLA loop that never ends) does not see the interrupt, so a cell that is still running
@@ -175,7 +177,7 @@ async def _run_cells(notebook, job: dict, skipped: list[int], current: dict[str,
         Path(job["kernel_group"]).write_text(str(client.km.provisioner.pgid))
         await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
         for index, cell in enumerate(notebook.cells):
-            if index in skipped or _tested_already(cell, job):
+            if index in skipped or _tested_already(cell, job) or _only_checks(cell, job):
                 continue
             current["index"] = index
             # A grader's cell stops its tests itself, at the test time limit; the interrupt is the backstop.
@@ -216,6 +218,13 @@ def _time_limit(cell, job: dict) -> int:
     """Seconds a cell may run: a grader's cell stops its tests itself at the test time limit, and has
     this long as a backstop."""
     return math.ceil(job["test_timeout"]) + GRADER_CELL_SPARE if "grader" in cell.metadata else job["cell_timeout"]
+
+
+def _only_checks(cell, job: dict) -> bool:
+    """A learner's cell that only calls an exercise's check (``q1.check()``): the grader's cell runs
+    that check anyway, so running it here as well would only double its time."""
+    return cell.cell_type == "code" and cell.source.strip() in {f"{exercise_id}.check()"
+                                                                for exercise_id, _ in job["exercises"]}
 
 
 def _tested_already(cell, job: dict) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..exercises import EXERCISE_SETS
-from . import processes, report, submissions
+from . import judge, processes, report, submissions
 from .notebook import Settings, grade_notebook, without_running
 from .submissions import UsageError
 
@@ -87,7 +87,8 @@ def grade(paths: Iterable[str | Path], out_dir: str | Path, *, tests: str | Path
     run_root.chmod(0o755)
     settings = Settings(set_name=set_name, tests=private_tests, cell_timeout=cell_timeout, timeout=timeout,
                         test_timeout=test_timeout, run_root=run_root, memory_limit=memory_limit,
-                        sandbox=_sandbox(sandbox, out_dir, collected, cache), env=_cache_environment(cache))
+                        sandbox=_sandbox(sandbox, out_dir, collected, cache), env=_cache_environment(cache),
+                        judges=judge.Judges(run_root, memory_limit=memory_limit, env=_cache_environment(cache)))
     todo = [i for i, r in enumerate(results) if r is None]
     pool = ThreadPoolExecutor(max_workers=jobs or _cores())
     started = time.monotonic()
@@ -107,6 +108,7 @@ def grade(paths: Iterable[str | Path], out_dir: str | Path, *, tests: str | Path
     finally:
         restore()
         pool.shutdown(wait=True, cancel_futures=True)
+        settings.judges.close()
         shutil.rmtree(run_root, ignore_errors=True)
         done = [result for result in results if result is not None]
         report.write_csv(out_dir / report.CSV_NAME, done)

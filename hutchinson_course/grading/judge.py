@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,61 @@ from .scoring import collect_tests, exercise_checks
 
 # Time a judge may take beyond its exercises' limits (importing jax, mostly) before it is killed.
 SPARE_SECONDS = 60
+REQUESTS_PER_JUDGE = 50  # notebooks a judge serves before a fresh one takes over (what it holds grows)
 # Bigger than this, an exercise's record was not written by the collecting code alone: it is not read.
 TAPE_SIZE_LIMIT = 64 * 2**20
 RESULT_SIZE_LIMIT = 10 * 2**20
 
 
-def run_judge(set_name: str, exercise_ids: list[str], run_dir: Path, *, private_tests: Path | None,
-              time_limit: float, missing: dict[str, tuple[str, str]], memory_limit: int | None = None,
-              env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+class Judges:
+    """Judge processes kept warm between notebooks, as many as notebooks are graded at once, per
+    setting of simulated devices (which JAX fixes when it starts). A judge runs only the course's
+    code and the instructor's tests, so it can serve many notebooks: each is spared a process start
+    and JAX's import, and the references' programs compile once per judge. A judge that dies or
+    hangs is replaced; each is replaced anyway after ``REQUESTS_PER_JUDGE`` notebooks."""
+
+    def __init__(self, root: Path, *, memory_limit: int | None = None, env: dict[str, str] | None = None):
+        self._root, self._memory_limit, self._env = root, memory_limit, env or {}
+        self._idle: dict[tuple[tuple[str, str], ...], list[processes.Server]] = {}
+        self._started = 0
+        self._lock = threading.Lock()
+
+    def run(self, job_path: Path, set_name: str, *, timeout: float, heartbeat: Path) -> tuple[int | None, Path]:
+        """Judge the job at ``job_path``: the exit code (0 once done, None past ``timeout``) and
+        where the judge's errors went."""
+        env = {**self._env, **device_environment(set_name)}
+        key = tuple(sorted(env.items()))
+        with self._lock:
+            judge = self._idle.get(key, []).pop() if self._idle.get(key) else None
+            self._started += judge is None
+            name = f"judge-{self._started}.stderr"
+        if judge is None:
+            judge = processes.Server(__name__, cwd=self._root, stderr_path=self._root / name, env=env,
+                                     memory_limit=self._memory_limit)
+        code = judge.request(str(job_path), timeout=timeout, heartbeat=heartbeat)
+        if code == 0 and judge.requests < REQUESTS_PER_JUDGE:
+            with self._lock:
+                self._idle.setdefault(key, []).append(judge)
+        elif code == 0:
+            judge.close()
+        return code, judge.stderr_path
+
+    def close(self) -> None:
+        with self._lock:
+            idle = [judge for judges in self._idle.values() for judge in judges]
+            self._idle.clear()
+        for judge in idle:
+            judge.close()
+
+    def __enter__(self) -> "Judges":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def run_judge(set_name: str, exercise_ids: list[str], run_dir: Path, *, judges: Judges, private_tests: Path | None,
+              time_limit: float, missing: dict[str, tuple[str, str]]) -> dict[str, dict[str, Any]]:
     """Records of ``exercise_ids``, from their tapes in ``run_dir/answers``. ``missing[id]`` is the
     (status, why) of a test of that exercise the notebook's run stopped before recording."""
     records: dict[str, dict[str, Any]] = {}
@@ -46,17 +94,13 @@ def run_judge(set_name: str, exercise_ids: list[str], run_dir: Path, *, private_
                "missing": missing, "result": str(attempt.with_suffix(".result.json")),
                "heartbeat": str(attempt.with_suffix(".beat"))}
         attempt.with_suffix(".job.json").write_text(json.dumps(job))
-        code = processes.run_python(__name__, [str(attempt.with_suffix(".job.json"))], cwd=run_dir,
-                                    timeout=SPARE_SECONDS + time_limit, heartbeat=attempt.with_suffix(".beat"),
-                                    stderr_path=attempt.with_suffix(".stderr"),
-                                    env={**(env or {}), **device_environment(set_name)},
-                                    memory_limit=memory_limit)
+        code, stderr = judges.run(attempt.with_suffix(".job.json"), set_name, timeout=SPARE_SECONDS + time_limit,
+                                  heartbeat=attempt.with_suffix(".beat"))
         records.update(_read_records(attempt.with_suffix(".result.json"), remaining))
         remaining = [exercise_id for exercise_id in remaining if exercise_id not in records]
         if remaining:  # the judge hung or died on this exercise (its record was too much for it?)
             why = ("timed out", "judging the record of this answer did not finish") if code is None else \
-                  ("error", f"the judge died ({processes.describe_exit(code)}): "
-                            f"{processes.last_line(attempt.with_suffix('.stderr'))}")
+                  ("error", f"the judge died ({processes.describe_exit(code)}): {processes.last_line(stderr)}")
             records[remaining.pop(0)] = {"total": 1, "tests": [_entry("tests", *why)]}
     return records
 
@@ -100,6 +144,10 @@ def _entry(name: str, status: str, message: str, weight: int = 1) -> dict[str, A
 
 def _out_of_time(signum, frame):
     raise OutOfTime
+
+
+def serve() -> None:
+    processes.serve(main)
 
 
 def main(job_path: str) -> None:

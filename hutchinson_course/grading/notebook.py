@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ class Settings:
     sandbox: processes.Sandbox | None = None
     memory_limit: int | None = None  # bytes per process
     env: dict[str, str] = dataclasses.field(default_factory=dict)  # for every child (the compilation cache)
+    judges: judge.Judges | None = None  # shared by the notebooks of a class; one of its own if None
 
 
 def grade_notebook(submission: submissions.Submission, settings: Settings) -> dict[str, Any]:
@@ -55,9 +57,11 @@ def grade_notebook(submission: submissions.Submission, settings: Settings) -> di
                                        "stop (a loop in compiled code?)") if e.id in run.hung
                    else (run.untested_status, stopped) for e in exercises}
         # Not sandboxed: the judge never runs the learner's code, only reads what it returned.
-        records = judge.run_judge(set_name, [e.id for e in exercises], run_dir, private_tests=settings.tests,
-                                  time_limit=settings.test_timeout, missing=missing,
-                                  memory_limit=settings.memory_limit, env=settings.env)
+        with contextlib.nullcontext(settings.judges) if settings.judges else \
+                judge.Judges(run_dir, memory_limit=settings.memory_limit, env=settings.env) as judges:
+            records = judge.run_judge(set_name, [e.id for e in exercises], run_dir, judges=judges,
+                                      private_tests=settings.tests, time_limit=settings.test_timeout,
+                                      missing=missing)
     finally:
         # The answers' records must not outlive the grading; files the notebook left behind
         # (read-only, say) must not cost it its result.

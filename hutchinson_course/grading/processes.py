@@ -12,9 +12,11 @@ one writable folder, its run folder. A memory limit (RLIMIT_AS) applies to every
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -121,12 +123,7 @@ def run_python(module: str, args: list[str], *, cwd: Path, timeout: float, stder
     Unless the child exits cleanly, its process group is killed, and so are the groups
     ``also_kill()`` names (the kernel, which jupyter_client starts in a session of its own).
     """
-    # -P: the child's working directory is not put on sys.path, so files a notebook wrote
-    # there (a numpy.py, say) cannot shadow the modules the grader imports. (-c rather than
-    # -m, which would import the module a second time, after its package imported it.)
-    limit = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({memory_limit}, {memory_limit})); "
-             if memory_limit else "")
-    command = [sys.executable, "-P", "-c", f"{limit}import sys, {module}; {module}.main(*sys.argv[1:])", *args]
+    command = _python_command(module, args, memory_limit)
     if sandbox is not None:
         command = sandbox.command(writable or cwd, cwd, extra_writable) + command
     with _lock, open(stderr_path, "wb") as stderr:
@@ -146,6 +143,87 @@ def run_python(module: str, args: list[str], *, cwd: Path, timeout: float, stder
         child.wait()
         with _lock:
             _running.discard(child.pid)
+
+
+class Server:
+    """A child running ``module.serve()``, kept between requests: each request is one line on its
+    stdin, and the server answers with one line on its stdout once it has done it. For trusted
+    code only (the judge): it saves a process start and JAX's import per request, and keeps the
+    programs it compiled. Not sandboxed; ``memory_limit`` (bytes) bounds its address space.
+    """
+
+    def __init__(self, module: str, *, cwd: Path, stderr_path: Path, env: dict[str, str] | None = None,
+                 memory_limit: int | None = None):
+        self.stderr_path = stderr_path
+        self.requests = 0
+        with _lock, open(stderr_path, "wb") as stderr:
+            if _stopping:
+                raise Stopped("grading was interrupted")
+            self._child = subprocess.Popen(_python_command(module, [], memory_limit, entry="serve"), cwd=cwd,
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                           start_new_session=True, env={**os.environ, **(env or {})})
+            _running.add(self._child.pid)
+
+    def request(self, line: str, *, timeout: float, heartbeat: Path | None = None) -> int | None:
+        """Send ``line``: 0 once the server has answered, its exit code if it ended first, None if it
+        ran past ``timeout`` (counted from ``heartbeat``'s last change, as in ``run_python``); a
+        server that did not answer is stopped."""
+        self.requests += 1
+        try:
+            self._child.stdin.write(line.encode() + b"\n")
+            self._child.stdin.flush()
+        except OSError:  # it is gone already
+            return self._end()
+        deadline = time.time() + timeout
+        answer = self._child.stdout.fileno()
+        while True:
+            ready, _, _ = select.select([answer], [], [], min(1.0, max(0.0, deadline - time.time())))
+            if ready:
+                if os.read(answer, 4096).endswith(b"\n"):  # the answer is one short line, written at once
+                    return 0
+                return self._end()  # end of file: it died
+            if heartbeat is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    deadline = max(deadline, heartbeat.stat().st_mtime + timeout)
+            if time.time() >= deadline:
+                self._end()
+                return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._child.stdin.close()  # serve() returns at the end of its input
+        try:
+            self._child.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._end()
+
+    def _end(self) -> int:
+        kill_group(self._child.pid)
+        code = self._child.wait()
+        with _lock:
+            _running.discard(self._child.pid)
+        return code if code != 0 else -signal.SIGKILL  # an answer that never came is not a clean exit
+
+
+def serve(handle: Callable[[str], None]) -> None:
+    """The server's side: ``handle`` each line of stdin, answering each on the stdout it started
+    with; anything the handler prints goes to stderr instead, so it cannot pass for an answer."""
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        handle(line.strip())
+        answers.write("done\n")
+        answers.flush()
+
+
+def _python_command(module: str, args: list[str], memory_limit: int | None, entry: str = "main") -> list[str]:
+    # -P: the child's working directory is not put on sys.path, so files a notebook wrote
+    # there (a numpy.py, say) cannot shadow the modules the grader imports. (-c rather than
+    # -m, which would import the module a second time, after its package imported it.)
+    limit = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({memory_limit}, {memory_limit})); "
+             if memory_limit else "")
+    return [sys.executable, "-P", "-c", f"{limit}import sys, {module}; {module}.{entry}(*sys.argv[1:])", *args]
 
 
 def _wait(child: subprocess.Popen, timeout: float, heartbeat: Path | None) -> int | None:
