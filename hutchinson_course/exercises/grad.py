@@ -239,7 +239,7 @@ def loss_and_grad_of(fn, params, x_t, z, t, mask, key, num_probes: int):
         raise Incorrect("divergence_loss_and_grad should return a pair (loss, grads); jax.value_and_grad "
                         f"returns exactly that. Found {type_name(result)}.")
     loss, grads = result
-    loss = expect_array(loss, what="the loss", shape=(), why_shape="It is a mean over the real points: one number.")
+    loss = expect_array(loss, what=f"the loss with num_probes={num_probes}", shape=(), why_shape="It is a mean over the real points: one number.")
     expected_loss, expected_grads, traces = reference_loss_and_grad(params, x_t, z, t, mask, key, num_probes)
     expected_loss, plain_mean = float(expected_loss), float(jnp.mean(traces))
     if (np.isclose(float(loss), plain_mean, rtol=1e-5, atol=1e-7)

@@ -207,8 +207,9 @@ def _estimate_and_error(fn, A, key, num_probes, probe_kind):
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise Incorrect(f"hutchinson_with_error should return a pair (estimate, standard_error), "
                         f"found {type(result).__name__}.")
-    estimate = expect_array(result[0], what="the estimate", shape=(), why_shape="Average over the probes.")
-    error = expect_array(result[1], what="the standard error", shape=())
+    call = f"hutchinson_with_error(A of shape {tuple(A.shape)}, key, num_probes={num_probes}, probe_kind={probe_kind!r})"
+    estimate = expect_array(result[0], what=f"the estimate of {call}", shape=(), why_shape="Average over the probes.")
+    error = expect_array(result[1], what=f"the standard error of {call}", shape=())
     return float(estimate), float(error)
 
 

@@ -81,7 +81,7 @@ def check_mean_divergence_across_devices(mean_divergence_across_devices) -> None
     require_devices()
     traces, mask = uneven_blocks()
     found = expect_array(run_across_devices(mean_divergence_across_devices, traces, mask),
-                         what="the per-device results", shape=(DEVICES,),
+                         what=f"the per-device results for traces of shape {traces.shape}", shape=(DEVICES,),
                          why_shape="Return one scalar per device: the mean over the whole batch.")
     expected, naive = masked_mean(traces, mask), mean_of_means(traces, mask)
     if np.allclose(found, naive, rtol=1e-5) and not np.isclose(naive, expected, rtol=1e-5):
@@ -104,9 +104,9 @@ def check_shard_map_mean_divergence(shard_map_mean_divergence) -> None:
     mesh = jax.make_mesh((DEVICES,), (AXIS,))
     args = sharded_inputs(mesh, traces, mask)
     result, layout = result_and_layout(shard_map_mean_divergence, args, mesh)
-    found = expect_array(result, what="shard_map_mean_divergence(...)", shape=(),
+    found = expect_array(result, what=f"shard_map_mean_divergence on traces and mask of shape {traces.shape} sharded over {DEVICES} devices", shape=(),
                          why_shape="Return one scalar: out_specs=P() replicates the psum's result.")
-    expect_close(found, masked_mean(traces, mask), what="the mean divergence", rtol=1e-5)
+    expect_close(found, masked_mean(traces, mask), what=f"the mean divergence of traces {traces.shape} sharded over {DEVICES} devices", rtol=1e-5)
     require_psum_in_shard_map(shard_map_mean_divergence, mesh, args)
     require_replicated(result, layout)
 

@@ -105,12 +105,12 @@ def check_tanh_dense(TanhDense) -> None:
     found = observe(lambda: len(layer().states(brainstate.ParamState)))
     if found != 2:
         raise Incorrect(f"layer.states(brainstate.ParamState) should find 2 states (weight and bias), found {found}.")
-    expect_close(bias, np.zeros(2), what="the initial bias", why="Start the bias at zeros.")
+    expect_close(bias, np.zeros(2), what="the initial bias of build_layer(TanhDense, 3, 2, seed=0)", why="Start the bias at zeros.")
 
     h = jnp.array([0.5, -1.0, 2.0])
     expected = np.tanh(np.asarray(h) @ np.asarray(weight) + np.asarray(bias))
     output = expect_array(observe(lambda: layer()(h)), what="layer(h) for h of shape (3,)", shape=(2,))
-    expect_close(output, expected, what="layer(h)", rtol=1e-5, why="It should be tanh(h @ weight + bias).")
+    expect_close(output, expected, what="layer(h) for h = [0.5, -1.0, 2.0]", rtol=1e-5, why="It should be tanh(h @ weight + bias).")
 
     def call_after_setting_weight():
         layer().weight.value = jnp.full((3, 2), 0.1)

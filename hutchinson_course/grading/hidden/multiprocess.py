@@ -36,7 +36,8 @@ def test_q1_parts_put_back_together(process_part):
 def test_q2_one_process_and_a_process_of_padding(mean_across_processes):
     blocks = process_blocks(seed=5, process_count=1, padding_rows=0)
     found = observe(lambda: np.asarray(mean_across_processes(fresh(blocks))))
-    expect_close(float(np.asarray(found)), reference_mean(blocks), what="one process's mean", rtol=1e-5)
+    expect_close(float(np.asarray(found)), reference_mean(blocks), rtol=1e-5,
+                 what="mean_across_processes with a single process holding the whole batch")
     blocks = process_blocks(seed=6, process_count=4, padding_rows=4)  # process 3 holds only padding
     found = observe(lambda: np.asarray(mean_across_processes(fresh(blocks))))
     expect_close(float(np.asarray(found)), reference_mean(blocks),

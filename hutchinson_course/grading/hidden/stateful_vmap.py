@@ -81,7 +81,7 @@ def test_q2_other_batch_size(make_tracked_scaler):
     xs = jnp.array([-1.0, 2.0, 3.0, -4.0, 5.0, 0.0])
     for _ in range(3):
         output = call_explaining_state_errors(mapped, xs)
-    expect_close(output, 0.5 * np.asarray(xs), what="the output for six elements")
+    expect_close(output, 0.5 * np.asarray(xs), what="the mapped scaler (scale 0.5) on xs = [-1, 2, 3, -4, 5, 0]")
     seen, calls = state_values(seen, calls)
     if np.asarray(seen).tolist() != [0, 3, 3, 0, 3, 0] or int(calls) != 3:
         raise Incorrect(f"After three calls on six elements, seen should be [0, 3, 3, 0, 3, 0] and calls 3; "

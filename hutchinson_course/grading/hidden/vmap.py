@@ -46,8 +46,8 @@ def test_q1_one_probe(map_over_columns):
     M = jnp.eye(3)
     probes = jnp.arange(3.0)[:, None]  # (D, 1)
     found = call_explaining_vmap_errors(lambda *args: map_over_columns(lambda M, eps: M @ eps)(*args), M, probes)
-    expect_close(expect_array(found, what="the result for one probe", shape=(3, 1)), probes,
-                 what="the result for one probe")
+    what = "map_over_columns(lambda M, eps: M @ eps)(eye(3), probes of shape (3, 1))"
+    expect_close(expect_array(found, what=what, shape=(3, 1)), probes, what=what)
 
 
 def test_q2_other_sizes(traces_none):
