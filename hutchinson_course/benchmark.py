@@ -402,18 +402,18 @@ def floor(problem: Problem, *, repeats: int) -> dict:
     params, x_t, z, t, mask, key = args = problem.inputs()
     probes = jax.block_until_ready(point_probes(key, mask.shape, problem.num_probes, problem.D))
     bound = functools.partial(functools.partial, num_probes=problem.num_probes)
+    bare, drawn, summed, traces = FLOOR_CONTENDERS
     measurements, outputs = _compile_and_time({
         "estimator": (estimator(MEMORY_AWARE, problem), args),
-        "batched jvp": (batched_jvp, (params, x_t, z, t, probes)),
-        "probes and batched jvp": (bound(probes_and_batched_jvp), (params, x_t, z, t, key)),
-        "probes, batched jvp, summed": (bound(probes_jvp_and_sum), (params, x_t, z, t, key)),
-        "probes, batched jvp, traces": (bound(probes_jvp_and_traces), args)}, repeats=repeats)
-    ratios = [_ratio(measurements, q, "estimator", "probes, batched jvp, traces") for q in ("time", "flops")]
-    ratios += [_ratio(measurements, q, "estimator", "batched jvp") for q in ("time", "flops")]
-    ratios += [_ratio(measurements, "time", "probes and batched jvp", "batched jvp"),
-               _ratio(measurements, "time", "probes, batched jvp, summed", "probes and batched jvp"),
-               _ratio(measurements, "time", "probes, batched jvp, traces", "probes, batched jvp, summed")]
-    difference = float(np.abs(outputs["estimator"] - outputs["probes, batched jvp, traces"]).max())
+        bare: (batched_jvp, (params, x_t, z, t, probes)),
+        drawn: (bound(probes_and_batched_jvp), (params, x_t, z, t, key)),
+        summed: (bound(probes_jvp_and_sum), (params, x_t, z, t, key)),
+        traces: (bound(probes_jvp_and_traces), args)}, repeats=repeats)
+    ratios = [_ratio(measurements, q, "estimator", traces) for q in ("time", "flops")]
+    ratios += [_ratio(measurements, q, "estimator", bare) for q in ("time", "flops")]
+    ratios += [_ratio(measurements, "time", drawn, bare), _ratio(measurements, "time", summed, drawn),
+               _ratio(measurements, "time", traces, summed)]
+    difference = float(np.abs(outputs["estimator"] - outputs[traces]).max())
     return {"title": "the estimator against a bare batched jvp with the same probes (the floor)",
             "problem": problem.as_dict(), "measurements": measurements, "ratios": ratios,
             "max_abs_difference": difference}
