@@ -85,10 +85,11 @@ def grade(paths: Iterable[str | Path], out_dir: str | Path, *, tests: str | Path
     run_root = Path(tempfile.mkdtemp(prefix=RUN_ROOT_PREFIX))
     (run_root / "grader.pid").write_text(str(os.getpid()))
     run_root.chmod(0o755)
+    env = _cache_environment(cache)
     settings = Settings(set_name=set_name, tests=private_tests, cell_timeout=cell_timeout, timeout=timeout,
                         test_timeout=test_timeout, run_root=run_root, memory_limit=memory_limit,
-                        sandbox=_sandbox(sandbox, out_dir, collected, cache), env=_cache_environment(cache),
-                        judges=judge.Judges(run_root, memory_limit=memory_limit, env=_cache_environment(cache)))
+                        sandbox=_sandbox(sandbox, out_dir, collected, cache), env=env,
+                        judges=judge.Judges(run_root, memory_limit=memory_limit, env=env))
     todo = [i for i, r in enumerate(results) if r is None]
     pool = ThreadPoolExecutor(max_workers=jobs or _cores())
     started = time.monotonic()
